@@ -1,0 +1,255 @@
+"""Shared plumbing for every estimator: input checks, devices, seeds and the training loop.
+
+Everything here is written once and imported by the method modules (``kmeans``, ``dec``,
+``jecl``, ``dm2c``, ``cmmc``) so that bad input gets the same clear message everywhere and a
+``random_state`` means the same thing in every method.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "NonFiniteLossError",
+    "check_array",
+    "check_views",
+    "check_n_clusters",
+    "check_positive",
+    "check_feature_width",
+    "check_random_state",
+    "get_device",
+    "torch_seed_from",
+    "seeded",
+    "minibatches",
+    "progress",
+    "check_finite_losses",
+    "to_numpy",
+]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite during training (the message names the term and epoch)."""
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def to_numpy(X: Any) -> np.ndarray:
+    """Return ``X`` as a NumPy array; torch tensors are detached and moved to the CPU."""
+    if isinstance(X, torch.Tensor):
+        return X.detach().cpu().numpy()
+    return np.asarray(X)
+
+
+def check_array(
+    X: Any,
+    name: str = "X",
+    *,
+    dtype: type = np.float32,
+    allow_nan_rows: bool = False,
+) -> np.ndarray:
+    """Validate a 2-D numeric array with samples in rows and return it as ``dtype``.
+
+    Raises ``TypeError`` for non-numeric input and ``ValueError`` (naming ``name``) for wrong
+    dimensionality, empty input, NaN or infinity. With ``allow_nan_rows=True`` rows that are
+    entirely NaN are accepted (they mark a missing modality); partly-NaN rows are still rejected.
+    """
+    if X is None:
+        raise ValueError(f"{name} is None; expected a 2-D array of shape (n_samples, n_features).")
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got a string.")
+    arr = to_numpy(X)
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise TypeError(
+            f"{name} must be a numeric array, got dtype {arr.dtype}. Convert strings or objects "
+            "to numbers (e.g. text to embeddings) first."
+        )
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}.")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features); got {arr.ndim}-D "
+            f"input with shape {arr.shape}. Reshape 1-D data with X.reshape(-1, 1)."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one sample and one feature.")
+    arr = arr.astype(dtype, copy=False)
+    if not np.isfinite(arr).all():
+        if np.isinf(arr).any():
+            raise ValueError(f"{name} contains infinity; remove or impute those values first.")
+        nan_rows = np.isnan(arr)
+        if not allow_nan_rows:
+            raise ValueError(f"{name} contains NaN ({int(nan_rows.any(axis=1).sum())} rows); remove or impute them first.")
+        partly = nan_rows.any(axis=1) & ~nan_rows.all(axis=1)
+        if partly.any():
+            raise ValueError(
+                f"{name} has {int(partly.sum())} rows that are only partly NaN; a missing sample must be "
+                "an all-NaN row, other NaN values must be imputed first."
+            )
+    return arr
+
+
+def check_views(
+    views: Any,
+    name: str = "views",
+    *,
+    min_views: int = 2,
+    max_views: int | None = None,
+    paired: bool = True,
+    dtype: type = np.float32,
+) -> list[np.ndarray]:
+    """Validate a list of views (one 2-D array per modality, samples in rows).
+
+    ``paired=True`` requires every view to have the same number of rows (row i of every view
+    describes the same object). Messages name the offending view by index.
+    """
+    if isinstance(views, (np.ndarray, torch.Tensor)) or not isinstance(views, Sequence):
+        raise TypeError(
+            f"{name} must be a list of 2-D arrays, one per modality (e.g. [X_image, X_text]); "
+            f"got {type(views).__name__}."
+        )
+    n_views = len(views)
+    if n_views < min_views:
+        raise ValueError(
+            f"{name} has {n_views} view(s); this method needs at least {min_views} "
+            "(pass a list such as [X_image, X_text])."
+        )
+    if max_views is not None and n_views > max_views:
+        raise ValueError(f"{name} has {n_views} views; this method takes at most {max_views}.")
+    checked = [check_array(X, f"{name}[{i}]", dtype=dtype) for i, X in enumerate(views)]
+    if paired:
+        lengths = [len(X) for X in checked]
+        if len(set(lengths)) > 1:
+            raise ValueError(
+                f"{name} must be paired (the same samples in every view), but the views have "
+                f"different numbers of rows: {lengths}."
+            )
+    return checked
+
+
+def check_n_clusters(n_clusters: Any, n_samples: int | None = None, name: str = "n_clusters") -> int:
+    """``n_clusters`` must be an integer >= 2 (>= 1 for k-means) and <= n_samples."""
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {n_clusters!r}.")
+    if n_clusters < 1:
+        raise ValueError(f"{name}={n_clusters} must be >= 1.")
+    if n_samples is not None and n_clusters > n_samples:
+        raise ValueError(f"n_samples={n_samples} should be >= {name}={n_clusters}.")
+    return int(n_clusters)
+
+
+def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> Any:
+    """Check a hyper-parameter such as ``epochs``, ``lr`` or ``batch_size``; return it unchanged."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an integer" if integer else "a number"
+        raise TypeError(f"{name} must be {what}, got {value!r}.")
+    if not np.isfinite(value):
+        raise ValueError(f"{name}={value} must be finite.")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}={value} must be {bound}.")
+    return value
+
+
+def check_feature_width(X: np.ndarray, expected: int, name: str = "X") -> None:
+    """``predict`` on data whose width differs from the data seen in ``fit`` is an error."""
+    if X.shape[1] != expected:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features, but the model was fitted on data with {expected} features."
+        )
+
+
+# --------------------------------------------------------------------------- device and seeds
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """Resolve ``device``: ``None`` or ``"auto"`` picks CUDA, then Apple MPS, then the CPU.
+
+    An explicit device that this machine does not have raises ``ValueError`` rather than
+    failing later inside torch.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be None, 'auto', or a torch device string such as 'cpu' or 'cuda'; got {device!r}.")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"device={device!r} is not a valid torch device ({err}). Use None, 'auto', 'cpu' or 'cuda'.") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine; use device=None.")
+    if resolved.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device={device!r} was requested but Apple MPS is not available on this machine.")
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={device!r} is not supported; use None, 'auto', 'cpu', 'cuda' or 'mps'.")
+    return resolved
+
+
+def torch_seed_from(rng: np.random.RandomState) -> int:
+    """Draw a torch seed from a NumPy ``RandomState`` so one ``random_state`` drives everything."""
+    return int(rng.randint(0, 2**31 - 1))
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device | None = None) -> Iterator[torch.Generator]:
+    """Seed torch's global generators for the block and restore them afterwards.
+
+    ``nn.Module`` initialisation and dropout draw from torch's global generator; forking it
+    keeps a notebook's own random state untouched by ``fit``. Yields a generator for shuffling.
+    """
+    devices = []
+    if device is not None and device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices, enabled=True):
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        yield generator
+
+
+# --------------------------------------------------------------------------- training loop pieces
+
+
+def minibatches(n_samples: int, batch_size: int, generator: torch.Generator, shuffle: bool = True) -> Iterator[torch.Tensor]:
+    """Yield index tensors covering ``range(n_samples)`` in (shuffled) mini-batches."""
+    order = torch.randperm(n_samples, generator=generator) if shuffle else torch.arange(n_samples)
+    for start in range(0, n_samples, batch_size):
+        yield order[start : start + batch_size]
+
+
+def progress(iterable: Any, verbose: bool | int, desc: str = "", total: int | None = None) -> Any:
+    """Wrap ``iterable`` in a tqdm bar when ``verbose`` is true, else return it unchanged.
+
+    Estimators default to ``verbose=False`` so notebooks compared by nbval print nothing;
+    ``MMC_TEACH_PROGRESS=0`` turns bars off everywhere (e.g. on CI).
+    """
+    if not verbose or os.environ.get("MMC_TEACH_PROGRESS", "1") == "0":
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False)
+
+
+def check_finite_losses(losses: dict[str, float], epoch: int, method: str) -> None:
+    """Stop training with a clear message as soon as any named loss term is NaN or infinite."""
+    for term, value in losses.items():
+        if not np.isfinite(value):
+            raise NonFiniteLossError(
+                f"{method}: loss term '{term}' became {value} at epoch {epoch}. "
+                "Lower the learning rate or standardise the input features."
+            )
