@@ -1,0 +1,21 @@
+"""Test-session defaults shared by the unit tests and the notebooks run by ``pytest --nbval``.
+
+Kernels started by nbval inherit this process's environment, so setting variables here reaches
+the notebooks too.
+"""
+
+import os
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent
+_SHARED_DATA = _ROOT.parent / "shared" / "data"
+
+# Use the checked-out copy of the data next to the repository when the user did not choose one
+# (that is how CI is laid out); otherwise mmc_teach downloads into its per-user cache.
+if "MMC_TEACH_DATA" not in os.environ and _SHARED_DATA.is_dir():
+    os.environ["MMC_TEACH_DATA"] = str(_SHARED_DATA)
+# Progress bars write to stderr, which nbval compares; keep them off under test.
+os.environ.setdefault("MMC_TEACH_PROGRESS", "0")
+# The offline MiniLM package ships its model; never try to reach a model hub under test.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
