@@ -1,0 +1,256 @@
+"""The benchmark runner behind the chapter "Benchmarks and reproduction".
+
+``python -m mmc_teach bench`` (or ``mmc-teach bench``) runs every applicable method/dataset pair
+over several seeds and writes one JSON file; ``python -m mmc_teach render`` turns that file into
+a Markdown or HTML table and a figure. Every number in the chapter comes from such a file.
+
+Protocol (the same for every method, so the table compares like with like):
+
+- each view is standardised (zero mean, unit variance per feature, constant features left at 0);
+- ``kmeans``, ``dec`` and ``idec`` cluster the concatenation of the standardised views;
+- ``jecl`` and ``cmmc`` take the paired views;
+- ``dm2c`` takes the mixed-modal split of a two-view data set (:func:`mmc_teach.datasets.mixed_modal_split`
+  with its fixed split seed 0), is fitted on the training half and scored on all its samples;
+- metrics are those of :func:`mmc_teach.metrics.evaluate`; wall time covers ``fit`` and ``predict``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .utils import standardise
+
+__all__ = ["METHODS", "DATASETS", "run_pair", "run_benchmark", "render_table", "render_figure", "write_json"]
+
+METRICS = ("acc", "nmi", "ari", "f", "purity")
+DATASETS = ("wikipedia", "cub10", "bdgp", "mnist_usps", "caltech2v")
+
+
+# Reduced schedules for smoke tests (``--quick``): the methods' own defaults are the full schedule.
+QUICK = {
+    "kmeans": {"n_init": 2},
+    "dec": {"pretrain_epochs": 2, "epochs": 2},
+    "idec": {"pretrain_epochs": 2, "epochs": 2},
+    "jecl": {"pretrain_epochs": 2, "epochs": 2},
+    "dm2c": {"pretrain_epochs": 2, "epochs": 2},
+    "cmmc": {"pretrain_epochs": 2, "contrastive_epochs": 2, "finetune_epochs": 1},
+}
+
+
+def _run_kmeans(data: Any, seed: int, device: str | None, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    from .kmeans import KMeans
+
+    X = np.hstack([standardise(v) for v in data.views])
+    return data.labels, KMeans(data.n_clusters, random_state=seed, device=device, **params).fit_predict(X)
+
+
+def _run_single_view_deep(name: str) -> Callable:
+    def run(data: Any, seed: int, device: str | None, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        from . import dec
+
+        estimator = {"dec": dec.DEC, "idec": dec.IDEC}[name]
+        X = np.hstack([standardise(v) for v in data.views])
+        return data.labels, estimator(data.n_clusters, random_state=seed, device=device, **params).fit_predict(X)
+
+    return run
+
+
+def _run_paired(name: str) -> Callable:
+    def run(data: Any, seed: int, device: str | None, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        import importlib
+
+        module = importlib.import_module(f".{name}", __package__)
+        estimator = getattr(module, name.upper())
+        views = [standardise(v) for v in data.views]
+        return data.labels, estimator(data.n_clusters, random_state=seed, device=device, **params).fit_predict(views)
+
+    return run
+
+
+def _run_dm2c(data: Any, seed: int, device: str | None, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    from .datasets import mixed_modal_split
+    from .dm2c import DM2C
+
+    split = mixed_modal_split(data, random_state=0)
+    views = [standardise(X) for X in split.train_views]
+    model = DM2C(data.n_clusters, random_state=seed, device=device, **params).fit(views)
+    return np.concatenate(split.train_labels), np.concatenate(model.labels_)
+
+
+# method -> (runner, which data sets it applies to)
+METHODS: dict[str, tuple[Callable, Callable[[Any], bool]]] = {
+    "kmeans": (_run_kmeans, lambda d: True),
+    "dec": (_run_single_view_deep("dec"), lambda d: True),
+    "idec": (_run_single_view_deep("idec"), lambda d: True),
+    "jecl": (_run_paired("jecl"), lambda d: len(d.views) == 2),
+    "dm2c": (_run_dm2c, lambda d: len(d.views) == 2),
+    "cmmc": (_run_paired("cmmc"), lambda d: len(d.views) >= 2),
+}
+
+
+def _peak_memory_mib() -> float:
+    # ru_maxrss is KiB on Linux and bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def run_pair(method: str, data: Any, seed: int, device: str | None = None, quick: bool = False) -> dict:
+    """Run one method on one data set with one seed; return metrics, wall time and peak memory."""
+    from .metrics import evaluate
+
+    runner, _ = METHODS[method]
+    params = QUICK[method] if quick else {}
+    start = time.perf_counter()
+    y_true, y_pred = runner(data, seed, device, params)
+    wall = time.perf_counter() - start
+    scores = evaluate(y_true, y_pred)
+    return {"seed": seed, **{m: round(float(scores[m]), 6) for m in METRICS}, "wall_time_s": round(wall, 3),
+            "peak_memory_mib": round(_peak_memory_mib(), 1)}
+
+
+def _summary(runs: list[dict]) -> tuple[dict, dict]:
+    mean = {m: round(float(np.mean([r[m] for r in runs])), 6) for m in (*METRICS, "wall_time_s")}
+    std = {m: round(float(np.std([r[m] for r in runs])), 6) for m in (*METRICS, "wall_time_s")}
+    return mean, std
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_benchmark(
+    methods: Sequence[str],
+    datasets: Sequence[str],
+    seeds: int | Sequence[int] = 5,
+    device: str | None = None,
+    quick: bool = False,
+    data_home: str | None = None,
+    verbose: bool = True,
+) -> dict:
+    """Run every applicable (method, dataset) pair over ``seeds``; a failing pair is recorded, not fatal."""
+    import torch
+
+    from . import __version__
+    from ._base import get_device, progress
+    from .datasets import load
+
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {sorted(METHODS)}.")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("seeds must name at least one seed.")
+    resolved = get_device(None if device in (None, "auto") else device)
+    loaded = {name: load(name, data_home=data_home) for name in datasets}
+    pairs = [(m, d) for d in datasets for m in methods if METHODS[m][1](loaded[d])]
+    results = []
+    bar = progress(pairs, verbose, desc="bench")
+    for method, name in bar:
+        entry: dict[str, Any] = {"method": method, "dataset": name, "runs": [], "error": None}
+        try:
+            for seed in seed_list:
+                entry["runs"].append(run_pair(method, loaded[name], seed, str(resolved), quick))
+            entry["mean"], entry["std"] = _summary(entry["runs"])
+        except Exception as err:  # one broken pair must not stop the whole benchmark
+            entry["error"] = f"{type(err).__name__}: {err}"
+            entry["traceback"] = traceback.format_exc(limit=5)
+        results.append(entry)
+    return {
+        "meta": {
+            "package_version": __version__,
+            "git_commit": _git_commit(),
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "device": str(resolved),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "seeds": seed_list,
+            "schedule": "quick" if quick else "full",
+            "peak_memory_mib": round(_peak_memory_mib(), 1),
+        },
+        "results": results,
+    }
+
+
+def write_json(report: dict, path: str | os.PathLike) -> None:
+    """Write ``report`` atomically, so an interrupted run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=1, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _cell(entry: dict | None, metric: str) -> str:
+    if entry is None:
+        return "—"
+    if entry.get("error"):
+        return "error"
+    return f"{entry['mean'][metric]:.3f} ± {entry['std'][metric]:.3f}"
+
+
+def render_table(report: dict, metric: str = "acc", fmt: str = "markdown") -> str:
+    """Methods as rows, data sets as columns, cells ``mean ± std`` of ``metric``."""
+    if metric not in (*METRICS, "wall_time_s"):
+        raise ValueError(f"metric={metric!r} is not one of {(*METRICS, 'wall_time_s')}.")
+    results = report["results"]
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    datasets = list(dict.fromkeys(r["dataset"] for r in results))
+    lookup = {(r["method"], r["dataset"]): r for r in results}
+    rows = [[m] + [_cell(lookup.get((m, d)), metric) for d in datasets] for m in methods]
+    header = ["method"] + datasets
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    if fmt == "html":
+        head = "".join(f"<th>{h}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    raise ValueError(f"fmt={fmt!r} must be 'markdown' or 'html'.")
+
+
+def render_figure(report: dict, metric: str = "acc", path: str | os.PathLike | None = None) -> Any:
+    """Grouped bar chart of ``metric`` (mean ± std) per data set and method."""
+    import matplotlib.pyplot as plt
+
+    results = [r for r in report["results"] if not r.get("error")]
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    datasets = list(dict.fromkeys(r["dataset"] for r in results))
+    lookup = {(r["method"], r["dataset"]): r for r in results}
+    fig, ax = plt.subplots(figsize=(1.6 * len(datasets) + 2, 3.5))
+    width = 0.8 / max(len(methods), 1)
+    for i, method in enumerate(methods):
+        xs, means, stds = [], [], []
+        for j, name in enumerate(datasets):
+            if (method, name) in lookup:
+                xs.append(j + i * width)
+                means.append(lookup[(method, name)]["mean"][metric])
+                stds.append(lookup[(method, name)]["std"][metric])
+        ax.bar(xs, means, width, yerr=stds, label=method, capsize=2)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(datasets))], datasets)
+    ax.set_ylabel(metric.upper())
+    ax.set_xlabel("data set")
+    ax.legend(ncols=min(len(methods), 6), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
