@@ -247,7 +247,7 @@ def _fetch_one(relpath: str, root: Path, download: bool) -> Path:
     except _DownloadError as err:
         raise DataNotFoundError(
             f"Data file '{relpath}' was not found at {path}, and downloading it from {url} failed: "
-            f"{err}\n(Are you offline?) " + _how_to_provide(relpath, path, url)
+            f"{err}\n" + _how_to_provide(relpath, path, url)
         ) from err
     return path
 
@@ -417,6 +417,9 @@ def _parse_wiki_text(raw: bytes) -> str:
 
 
 def _load_wikipedia(get: Callable, get_many: Callable, text_features: str | None, texts: bool) -> MultiModalDataset:
+    minilm = None
+    if text_features == "minilm":  # no public download: fail before fetching anything else
+        minilm = get("wikipedia/derived/wiki_text_minilm_l6_v2_2866x384_order_train_then_test.npy")
     rows = []
     for split in ("trainset", "testset"):  # train then test: the order of raw_features and derived/
         for line in get(f"wikipedia/{split}_txt_img_cat.list").read_text(encoding="utf-8").splitlines():
@@ -425,11 +428,11 @@ def _load_wikipedia(get: Callable, get_many: Callable, text_features: str | None
                 rows.append((text_id, int(category)))
     mat = _loadmat(get("wikipedia/raw_features.mat"))
     image = np.vstack([mat["I_tr"], mat["I_te"]])  # SIFT bag of visual words, 128
-    if text_features in (None, "lda"):
+    if minilm is None:
         text = np.vstack([mat["T_tr"], mat["T_te"]])  # LDA topic proportions, 10
         text_desc = "text: LDA topic proportions (10 topics)"
     else:
-        text = np.load(get("wikipedia/derived/wiki_text_minilm_l6_v2_2866x384_order_train_then_test.npy"))
+        text = np.load(minilm)
         text_desc = "text: all-MiniLM-L6-v2 sentence embeddings (384, L2-normalised, derived)"
     if not len(rows) == len(image) == len(text):
         raise DataIntegrityError(f"wikipedia: {len(rows)} list rows but {len(image)} feature rows.")
@@ -449,11 +452,12 @@ def _load_wikipedia(get: Callable, get_many: Callable, text_features: str | None
 
 
 def _load_pascal_sentences(get: Callable, get_many: Callable, text_features: str | None, texts: bool) -> MultiModalDataset:
+    # the derived file first: it cannot be downloaded, so fail before fetching anything else
+    emb = np.load(get("pascal_sentences/derived/pascal_captions_minilm_l6_v2_1000x384_sorted_by_filename.npy"))
     meta = json.loads(get("pascal_sentences/pascal_sentences.json").read_text(encoding="utf-8"))
     files = sorted(meta)  # the derived embeddings are sorted by file name
     class_names = sorted({meta[f]["category"] for f in files})
     labels = np.array([class_names.index(meta[f]["category"]) for f in files], dtype=np.int64)
-    emb = np.load(get("pascal_sentences/derived/pascal_captions_minilm_l6_v2_1000x384_sorted_by_filename.npy"))
     return MultiModalDataset(
         "pascal_sentences", [_f32(emb)], labels, ["text"], class_names,
         texts=[" ".join(meta[f]["captions"]) for f in files] if texts else None, sample_ids=files,
