@@ -51,6 +51,7 @@ __all__ = [
     "load",
     "get_data_home",
     "fetch",
+    "fetch_many",
     "sample_image_paths",
     "embed_texts_minilm",
 ]
@@ -321,7 +322,7 @@ def fetch(relpath: str, data_home: str | os.PathLike | None = None, download: bo
 # --------------------------------------------------------------------------- the dataset object
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class MultiModalDataset:
     """Paired multi-modal data: row ``i`` of every view describes the same object.
 
@@ -336,11 +337,15 @@ class MultiModalDataset:
     view_names, class_names : list of str
         ``view_names[v]`` names ``views[v]``; ``class_names[c]`` names label ``c``.
     texts : list of str or None
-        Raw text of every sample (Wikipedia articles, Pascal captions), else ``None``.
+        Raw text of every sample, else ``None``. Wikipedia: the article section exactly as in the
+        source file (wiki quotes ``''`` and HTML entities such as ``&ndash;`` are kept); Pascal
+        Sentences: the captions of one image joined by spaces.
     sample_ids : list of str or None
         Source identifiers (Wikipedia text ids, Pascal image file names), else ``None``.
     description : str
-        What the features are and what to cite.
+        What the features are and where they come from.
+    citation : str
+        BibTeX key(s) of the dataset's source papers in the book's ``references.bib``.
     """
 
     name: str
@@ -351,6 +356,7 @@ class MultiModalDataset:
     texts: list[str] | None = None
     sample_ids: list[str] | None = None
     description: str = ""
+    citation: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -448,6 +454,7 @@ def _load_wikipedia(get: Callable, get_many: Callable, text_features: str | None
             "Wikipedia image-text pairs, 10 categories (Rasiwasia et al., ACM MM 2010). image: SIFT "
             f"bag of visual words (128); {text_desc}. Rows: the 2173 train pairs, then the 693 test pairs."
         ),
+        citation="rasiwasia2010wikipedia",
     )
 
 
@@ -466,6 +473,7 @@ def _load_pascal_sentences(get: Callable, get_many: Callable, text_features: str
             "about 5 captions each. text: all-MiniLM-L6-v2 embedding of the joined captions (384, derived). "
             "The images are not available (47 aeroplane images for figures: sample_image_paths())."
         ),
+        citation="rashtchian2010pascal",
     )
 
 
@@ -476,9 +484,10 @@ def _load_bdgp(get: Callable, get_many: Callable, text_features: str | None, tex
         "bdgp", [_f32(image), _f32(keywords)], _labels(mat["truth"], 1), ["image", "text"],
         [f"class {c}" for c in range(5)],
         description=(
-            "BDGP Drosophila embryo images (Berkeley Drosophila Genome Project): image features (1750) "
-            "and binary keyword annotations (79); 5 classes x 500."
+            "BDGP Drosophila embryo images (Berkeley Drosophila Genome Project; Cai et al., Bioinformatics 2012): "
+            "image features (1750) and binary keyword annotations (79); 5 classes x 500."
         ),
+        citation="cai2012bdgp",
     )
 
 
@@ -497,6 +506,7 @@ def _load_cub10(get: Callable, get_many: Callable, text_features: str | None, te
             "CUB-200-2011 birds (Wah et al., 2011), first 10 classes x 60: GoogLeNet image features (1024) "
             "and Doc2Vec features of text descriptions (300)."
         ),
+        citation="wah2011cub",
     )
 
 
@@ -506,9 +516,10 @@ def _load_mnist_usps(get: Callable, get_many: Callable, text_features: str | Non
         "mnist_usps", [_f32(mat["X1"]), _f32(mat["X2"])], _labels(mat["Y"], 0), ["mnist", "usps"],
         [str(d) for d in range(10)],
         description=(
-            "MNIST-USPS (as in MFLVC, Xu et al., CVPR 2022): 5000 pairs of an MNIST and a USPS digit image "
-            "of the same class (784 pixels each, in [0, 1]); 10 classes x 500."
+            "MNIST-USPS (LeCun et al., 1998; Hull, 1994; the file used by MFLVC, Xu et al., CVPR 2022): 5000 "
+            "pairs of an MNIST and a USPS digit image of the same class (784 pixels each, in [0, 1]); 10 classes x 500."
         ),
+        citation="lecun1998mnist, hull1994usps",
     )
 
 
@@ -522,6 +533,7 @@ def _load_caltech2v(get: Callable, get_many: Callable, text_features: str | None
             "Caltech101-7 (Fei-Fei et al., 2004), 7 classes x 200: wavelet moments (40) and CENTRIST (254). "
             "Features are unscaled (MFLVC min-max scales each view)."
         ),
+        citation="feifei2004caltech",
     )
 
 
@@ -549,6 +561,7 @@ def _load_mfeat(get: Callable, get_many: Callable, text_features: str | None, te
             "UCI Multiple Features handwritten digits (Duin, UCI repository): 2000 samples, 10 classes x 200, "
             "6 views: " + "; ".join(f"{n} = {_MFEAT[X.shape[1]][1]} ({X.shape[1]})" for n, X in zip(names, views)) + "."
         ),
+        citation="duin1998mfeat",
     )
 
 

@@ -373,3 +373,12 @@ def test_load_downloads_a_whole_dataset(server, monkeypatch, tmp_path):
     for a, b in zip(local.views, shared.views):
         np.testing.assert_array_equal(a, b)
     assert len(files_under(tmp_path)) == 3
+
+
+@needs_data
+def test_citations_are_keys_of_the_bibliography():
+    bib = (Path(__file__).resolve().parents[1] / "book" / "references.bib").read_text(encoding="utf-8")
+    for name in D.available():
+        ds = D.load(name, download=False, texts=False)
+        keys = [k.strip() for k in ds.citation.split(",")]
+        assert keys and all("{" + k + "," in bib for k in keys), (name, keys)
