@@ -382,3 +382,17 @@ def test_citations_are_keys_of_the_bibliography():
         ds = D.load(name, download=False, texts=False)
         keys = [k.strip() for k in ds.citation.split(",")]
         assert keys and all("{" + k + "," in bib for k in keys), (name, keys)
+
+
+def test_dataset_object_checks_consistency():
+    views = [np.zeros((4, 3), np.float32), np.ones((4, 2), np.float32)]
+    labels = np.array([0, 1, 1, 0])
+    ds = D.MultiModalDataset("toy", views, labels, ["a", "b"], ["x", "y"], texts=list("pqrs"))
+    assert (ds.n_samples, ds.n_clusters, ds.n_views) == (4, 2, 2)
+    assert repr(ds) == "MultiModalDataset('toy', n_samples=4, n_clusters=2, views={a: 3, b: 2}, texts=yes)"
+    with pytest.raises(ValueError, match="view 'b' has shape \\(3, 2\\)"):
+        D.MultiModalDataset("toy", [views[0], views[1][:3]], labels, ["a", "b"], ["x", "y"])
+    with pytest.raises(ValueError, match="2 views but 1 view_names"):
+        D.MultiModalDataset("toy", views, labels, ["a"], ["x", "y"])
+    with pytest.raises(ValueError, match="texts has 3 entries for 4 samples"):
+        D.MultiModalDataset("toy", views, labels, ["a", "b"], ["x", "y"], texts=list("pqr"))
