@@ -204,11 +204,12 @@ def _make_dirs(folder: Path) -> list[Path]:
 
 
 def _remove_empty(folders: list[Path]) -> None:
-    for folder in folders:  # deepest first
+    """Remove the folders a failed download created, deepest first, where they stayed empty."""
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
         try:
             folder.rmdir()
-        except OSError:
-            break
+        except OSError:  # not empty: other files were downloaded into it
+            pass
 
 
 def _fetch_one(relpath: str, root: Path, download: bool) -> Path:
@@ -302,7 +303,7 @@ def fetch_many(relpaths: Sequence[str], data_home: str | os.PathLike | None = No
         ok = True
     finally:
         if not ok:
-            _remove_empty(sorted(created, key=lambda p: len(p.parts), reverse=True))
+            _remove_empty(created)
     return paths  # type: ignore[return-value]
 
 

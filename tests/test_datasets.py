@@ -396,3 +396,15 @@ def test_dataset_object_checks_consistency():
         D.MultiModalDataset("toy", views, labels, ["a"], ["x", "y"])
     with pytest.raises(ValueError, match="texts has 3 entries for 4 samples"):
         D.MultiModalDataset("toy", views, labels, ["a", "b"], ["x", "y"], texts=list("pqr"))
+
+
+def test_failed_batch_removes_only_the_folders_it_created(server, monkeypatch, tmp_path):
+    server.routes["/ok.xml"] = PAYLOAD[:5000]
+    register(monkeypatch, "toy/a/ok.xml", PAYLOAD[:5000], server.base + "/ok.xml")
+    register(monkeypatch, "toy/b/gone.xml", PAYLOAD, server.base + "/gone.xml")  # 404
+    (tmp_path / "keep").mkdir()
+    with pytest.raises(D.DataNotFoundError, match="'toy/b/gone.xml'.*404"):
+        D.fetch_many(["toy/a/ok.xml", "toy/b/gone.xml"], data_home=tmp_path)
+    # the verified file may stay; the empty folder made for the failed one is gone
+    assert not (tmp_path / "toy" / "b").exists() and (tmp_path / "keep").is_dir()
+    assert [p.name for p in files_under(tmp_path)] in ([], ["ok.xml"])
