@@ -1,0 +1,443 @@
+"""DM2C: deep mixed-modal clustering by latent cycle-consistent translation (chapter "DM2C").
+
+Jiang, Xu, Yang, Cao and Huang, "DM2C: Deep Mixed-Modal Clustering", NeurIPS 2019
+(:cite:`jiang2019dm2c`). Every sample is seen in ONE modality only: ``X_a`` and ``X_b`` hold
+different objects. DM2C learns a latent space per modality (two autoencoders, Eq. dm2c-rec), maps
+between the two latent spaces with generators ``G_AB`` and ``G_BA`` that must undo each other
+(the L1 cycle loss, Eq. dm2c-cyc, from CycleGAN :cite:`zhu2017cyclegan`) and whose outputs a
+Wasserstein critic per space cannot tell from real codes (Eq. dm2c-adv, :cite:`arjovsky2017wgan`;
+the critic is kept 1-Lipschitz by weight clipping, Eq. dm2c-clip, or by a gradient penalty,
+Eq. dm2c-gp, :cite:`gulrajani2017wgangp`). The full objective is Eq. (dm2c-objective). Finally
+every sample is written in one modality's latent space (Eq. dm2c-unify) and k-means clusters
+the unified codes. Equation labels refer to ``book/07_dm2c.ipynb``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._base import (
+    check_feature_width,
+    check_finite_losses,
+    check_n_clusters,
+    check_positive,
+    check_random_state,
+    check_views,
+    get_device,
+    progress,
+    seeded,
+    torch_seed_from,
+)
+from .nn import MLPAutoencoder, as_tensor, encode_in_batches, mlp, pretrain_autoencoder
+
+__all__ = [
+    "DM2C",
+    "cycle_loss",
+    "critic_loss",
+    "generator_loss",
+    "gradient_penalty",
+    "clip_weights",
+    "make_generator",
+    "make_critic",
+]
+
+Module = Callable[[torch.Tensor], torch.Tensor]
+
+
+# --------------------------------------------------------------------------- equations
+
+
+def cycle_loss(z: torch.Tensor, forward: Module, backward: Module) -> torch.Tensor:
+    """Latent cycle-consistency loss, Eq. (dm2c-cyc): mean |z - backward(forward(z))|.
+
+    With ``forward=G_AB, backward=G_BA`` this is L_cyc^A; swapped, L_cyc^B. The L1 norm is
+    averaged over the coordinates as well as the batch (``torch``'s ``l1_loss``), i.e. Eq.
+    (dm2c-cyc) divided by the latent size, so that ``lambda_cyc`` does not depend on it.
+    ``z`` has shape (n, d); the result is a scalar, 0 exactly when ``backward`` inverts ``forward`` on z.
+    """
+    return nn.functional.l1_loss(backward(forward(z)), z)
+
+
+def critic_loss(critic: Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wasserstein critic loss (the critic's side of Eq. dm2c-adv) and the distance estimate.
+
+    The critic maximises E[D(real)] - E[D(fake)], so it minimises the negative. Returns
+    ``(loss, wasserstein)`` where ``wasserstein = E[D(real)] - E[D(fake)]`` is the
+    Kantorovich-Rubinstein estimate of W1 (up to the critic's Lipschitz constant).
+    """
+    wasserstein = critic(real).mean() - critic(fake).mean()
+    return -wasserstein, wasserstein.detach()
+
+
+def generator_loss(critic: Module, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's side of Eq. (dm2c-adv): -E[D(fake)] (the real term has no generator in it)."""
+    return -critic(fake).mean()
+
+
+def gradient_penalty(
+    critic: Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """WGAN-GP penalty, Eq. (dm2c-gp): E[(||grad D(x_hat)||_2 - 1)^2] on interpolates.
+
+    ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U(0, 1)`` per row
+    (:cite:`gulrajani2017wgangp`): a 1-Lipschitz optimal critic has unit gradient norm on the
+    segments between matched real and fake points. ``real`` and ``fake`` have shape (n, d);
+    ``generator`` (a CPU ``torch.Generator``) draws eps so runs repeat on any device.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} must have the same shape.")
+    eps = torch.rand((real.shape[0], 1), generator=generator).to(device=real.device, dtype=real.dtype)
+    x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
+    # create_graph=True: the penalty itself is differentiated w.r.t. the critic's weights.
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+@torch.no_grad()
+def clip_weights(critic: nn.Module, c: float) -> None:
+    """Clamp every parameter of ``critic`` to [-c, c] in place, Eq. (dm2c-clip) (original WGAN).
+
+    A network with bounded weights is K-Lipschitz for some K, which is all the Wasserstein
+    estimate needs (it is then K times W1).
+    """
+    for p in critic.parameters():
+        p.clamp_(-c, c)
+
+
+def make_generator(dim: int, hidden: int = 128) -> nn.Sequential:
+    """Cross-modal generator on latent codes, ``dim -> hidden -> hidden -> dim`` (G_AB or G_BA)."""
+    return mlp([dim, hidden, hidden, dim], activation="leaky_relu")
+
+
+def make_critic(dim: int, hidden: int = 32) -> nn.Sequential:
+    """Wasserstein critic on latent codes, ``dim -> hidden -> 1`` as in the official code (D_A, D_B)."""
+    return mlp([dim, hidden, 1], activation="leaky_relu")
+
+
+@contextlib.contextmanager
+def flush_denormal() -> Iterator[None]:
+    """Treat subnormal floats as zero inside the block (CPU), then restore the default.
+
+    Clipped critics produce activations and RMSprop statistics in the subnormal range, where
+    x86 CPUs slow down by 10-100x; flushing them changes nothing measurable in the results.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Endless shuffled batches of exactly ``batch_size`` indices (modalities differ in size)."""
+    buffer = torch.empty(0, dtype=torch.long)
+    while True:
+        while len(buffer) < batch_size:
+            buffer = torch.cat([buffer, torch.randperm(n, generator=generator)])
+        yield buffer[:batch_size]
+        buffer = buffer[batch_size:]
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+class DM2C(ClusterMixin, BaseEstimator):
+    """Deep mixed-modal clustering (Jiang et al. 2019), Eq. (dm2c-objective) of the chapter.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters k.
+    latent_dim : int
+        Size of each modality's latent space (official code: 128 on 2048-d features).
+    hidden_dims : sequence of int
+        Hidden widths of both autoencoders' encoders (mirrored in the decoders).
+    lambda_cyc, lambda_rec, lambda_adv : float
+        Weights of the cycle (lambda_1 in the paper), reconstruction (lambda_2) and adversarial
+        terms of Eq. (dm2c-objective). The official code weighs the adversarial term by 0.5.
+    critic : {"wgan-clip", "wgan-gp"}
+        Keep the critics Lipschitz by weight clipping (the official code; RMSprop) or by a gradient
+        penalty on interpolates (WGAN-GP; Adam with betas (0.5, 0.9)).
+    clip_value : float
+        c of Eq. (dm2c-clip).
+    gp_weight : float
+        Weight of the gradient penalty, Eq. (dm2c-gp) (10 in WGAN-GP).
+    n_critic : int
+        Critic updates per generator/autoencoder update.
+    unify : {"a", "b"}
+        The latent space every sample is written in before k-means, Eq. (dm2c-unify).
+    pretrain_epochs, epochs : int
+        Autoencoder pretraining epochs (each modality alone) and joint training epochs.
+    lr, critic_lr : float
+        Adam learning rate of autoencoders and generators; learning rate of the critics.
+    batch_size : int
+        Mini-batch size, the same for both modalities.
+    generator_hidden, critic_hidden : int
+        Hidden widths of the generators and critics.
+    cycle, adversarial : bool
+        Ablation switches: drop the cycle term or the critics (and adversarial term) entirely.
+    n_init : int
+        k-means restarts on the unified codes (the official code uses 20).
+    device : str, torch.device or None
+        None picks CUDA, then MPS, then the CPU.
+    random_state : int, RandomState or None
+        Seeds the networks, the batches and k-means; same seed, same result on the CPU.
+    verbose : bool
+        Show progress bars.
+
+    Attributes
+    ----------
+    labels_ : list of two ndarray
+        Cluster of every training sample of modality a and of modality b.
+    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
+        k-means centres in the unified space.
+    autoencoders_, generators_, critics_ : nn.ModuleDict
+        Keys "a"/"b" for the autoencoders, "ab"/"ba" for G_AB/G_BA, "a"/"b" for D_A/D_B.
+    history_ : list of dict
+        One dict per joint epoch: reconstruction, cycle, critic, generator, wasserstein (the
+        critics' W1 estimate summed over both spaces), gradient_penalty (WGAN-GP only).
+    pretrain_history_ : list of two lists
+        ``pretrain_autoencoder`` histories of the two autoencoders.
+
+    Examples
+    --------
+    >>> model = DM2C(n_clusters=10, random_state=0).fit([X_image, X_text])  # doctest: +SKIP
+    >>> labels_image, labels_text = model.labels_                           # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        latent_dim: int = 32,
+        hidden_dims: Sequence[int] = (256,),
+        lambda_cyc: float = 1.0,
+        lambda_rec: float = 1.0,
+        lambda_adv: float = 0.5,
+        critic: str = "wgan-clip",
+        clip_value: float = 0.05,
+        gp_weight: float = 10.0,
+        n_critic: int = 5,
+        unify: str = "a",
+        pretrain_epochs: int = 100,
+        epochs: int = 100,
+        lr: float = 1e-3,
+        critic_lr: float = 5e-4,
+        batch_size: int = 128,
+        generator_hidden: int = 128,
+        critic_hidden: int = 32,
+        cycle: bool = True,
+        adversarial: bool = True,
+        n_init: int = 20,
+        device: str | torch.device | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.lambda_cyc = lambda_cyc
+        self.lambda_rec = lambda_rec
+        self.lambda_adv = lambda_adv
+        self.critic = critic
+        self.clip_value = clip_value
+        self.gp_weight = gp_weight
+        self.n_critic = n_critic
+        self.unify = unify
+        self.pretrain_epochs = pretrain_epochs
+        self.epochs = epochs
+        self.lr = lr
+        self.critic_lr = critic_lr
+        self.batch_size = batch_size
+        self.generator_hidden = generator_hidden
+        self.critic_hidden = critic_hidden
+        self.cycle = cycle
+        self.adversarial = adversarial
+        self.n_init = n_init
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        if self.critic not in ("wgan-clip", "wgan-gp"):
+            raise ValueError(f"critic={self.critic!r} must be 'wgan-clip' or 'wgan-gp'.")
+        if self.unify not in ("a", "b"):
+            raise ValueError(
+                f"unify={self.unify!r} must be 'a' (the first modality's latent space) or 'b' (the second's)."
+            )
+        for name in ("latent_dim", "n_critic", "batch_size", "generator_hidden", "critic_hidden", "n_init"):
+            check_positive(name, getattr(self, name), integer=True)
+        for name in ("pretrain_epochs", "epochs"):
+            check_positive(name, getattr(self, name), integer=True, allow_zero=True)
+        for name in ("lambda_cyc", "lambda_rec", "lambda_adv", "gp_weight"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        for name in ("clip_value", "lr", "critic_lr"):
+            check_positive(name, getattr(self, name))
+
+    def _check_X(self, X: Any) -> list[np.ndarray]:
+        views = check_views(X, "X", min_views=2, max_views=2, paired=False)
+        for i, V in enumerate(views):
+            if len(V) < 2:
+                raise ValueError(f"X[{i}] has {len(V)} sample(s); each modality needs at least 2.")
+        return views
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Sequence[Any], y: Any = None) -> DM2C:
+        """Fit on ``X = [X_a, X_b]``: two arrays of DIFFERENT samples (rows), one per modality."""
+        self._check_params()
+        views = self._check_X(X)
+        check_n_clusters(self.n_clusters, sum(len(V) for V in views))
+        rng = check_random_state(self.random_state)
+        self.device_ = get_device(self.device)
+        self.n_features_in_ = [V.shape[1] for V in views]
+        self.n_samples_ = [len(V) for V in views]
+        with seeded(torch_seed_from(rng), self.device_) as gen, flush_denormal():
+            Xa, Xb = (as_tensor(V, self.device_) for V in views)
+            dims = [*self.hidden_dims, self.latent_dim]
+            self.autoencoders_ = nn.ModuleDict(
+                {
+                    m: MLPAutoencoder(V.shape[1], dims, activation="leaky_relu", batch_norm=True)
+                    for m, V in zip("ab", views)
+                }
+            ).to(self.device_)
+            self.generators_ = nn.ModuleDict(
+                {k: make_generator(self.latent_dim, self.generator_hidden) for k in ("ab", "ba")}
+            ).to(self.device_)
+            self.critics_ = nn.ModuleDict(
+                {m: make_critic(self.latent_dim, self.critic_hidden) for m in "ab"}
+            ).to(self.device_)
+            # Stage 1 (official code): each autoencoder alone, plain reconstruction (Eq. dm2c-rec).
+            self.pretrain_history_ = [
+                pretrain_autoencoder(
+                    self.autoencoders_[m], V, epochs=self.pretrain_epochs, batch_size=self.batch_size,
+                    lr=self.lr, noise=0.0, generator=gen, verbose=self.verbose, desc=f"pretrain {m}",
+                )
+                for m, V in zip("ab", (Xa, Xb))
+            ]
+            self.history_ = self._train_jointly(Xa, Xb, gen)
+            codes = self._unified_codes(Xa, Xb)
+        from .kmeans import KMeans
+
+        km = KMeans(self.n_clusters, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=self.device_)
+        km.fit(torch.cat(codes))
+        self.cluster_centers_ = np.asarray(km.cluster_centers_, dtype=np.float32)
+        self.labels_ = [self._assign(c) for c in codes]
+        return self
+
+    def _train_jointly(self, Xa: torch.Tensor, Xb: torch.Tensor, gen: torch.Generator) -> list[dict[str, float]]:
+        """Alternate n_critic critic updates with one autoencoder+generator update, Eq. (dm2c-objective)."""
+        aes, gens, crits = self.autoencoders_, self.generators_, self.critics_
+        g_opt = torch.optim.Adam([*aes.parameters(), *gens.parameters()], lr=self.lr, betas=(0.5, 0.999))
+        if self.critic == "wgan-clip":
+            d_opt: torch.optim.Optimizer = torch.optim.RMSprop(crits.parameters(), lr=self.critic_lr)
+        else:
+            d_opt = torch.optim.Adam(crits.parameters(), lr=self.critic_lr, betas=(0.5, 0.9))
+        batch = min(self.batch_size, len(Xa), len(Xb))
+        stream_a, stream_b = _batches(len(Xa), batch, gen), _batches(len(Xb), batch, gen)
+        steps = math.ceil(max(len(Xa), len(Xb)) / batch)
+        history: list[dict[str, float]] = []
+        aes.train(), gens.train(), crits.train()
+        for epoch in progress(range(1, self.epochs + 1), self.verbose, "DM2C"):
+            sums = dict.fromkeys(("reconstruction", "cycle", "critic", "generator", "wasserstein"), 0.0)
+            if self.critic == "wgan-gp":
+                sums["gradient_penalty"] = 0.0
+            for step in range(steps):
+                xa, xb = Xa[next(stream_a).to(Xa.device)], Xb[next(stream_b).to(Xb.device)]
+                if self.adversarial:
+                    self._critic_step(xa, xb, d_opt, gen, sums)
+                if step % self.n_critic == 0 or not self.adversarial:
+                    self._generator_step(xa, xb, g_opt, sums)
+            g_steps = len(range(0, steps, self.n_critic)) if self.adversarial else steps
+            record = {"epoch": epoch}
+            for key, total in sums.items():
+                record[key] = total / (g_steps if key in ("reconstruction", "cycle", "generator") else steps)
+            check_finite_losses({k: v for k, v in record.items() if k != "epoch"}, epoch, "DM2C")
+            history.append(record)
+        aes.eval(), gens.eval(), crits.eval()
+        return history
+
+    def _critic_step(self, xa, xb, d_opt, gen, sums) -> None:
+        """One update of D_A and D_B on detached codes (the critics' side of Eq. dm2c-adv)."""
+        with torch.no_grad():
+            za, zb = self.autoencoders_["a"].encode(xa), self.autoencoders_["b"].encode(xb)
+            fake_a, fake_b = self.generators_["ba"](zb), self.generators_["ab"](za)
+        loss_a, w_a = critic_loss(self.critics_["a"], za, fake_a)
+        loss_b, w_b = critic_loss(self.critics_["b"], zb, fake_b)
+        loss = loss_a + loss_b
+        if self.critic == "wgan-gp":
+            gp = gradient_penalty(self.critics_["a"], za, fake_a, gen) + gradient_penalty(self.critics_["b"], zb, fake_b, gen)
+            loss = loss + self.gp_weight * gp
+            sums["gradient_penalty"] += float(gp.detach())
+        d_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        d_opt.step()
+        if self.critic == "wgan-clip":
+            clip_weights(self.critics_, self.clip_value)
+        sums["critic"] += float(loss.detach())
+        sums["wasserstein"] += float(w_a + w_b)
+
+    def _generator_step(self, xa, xb, g_opt, sums) -> None:
+        """One update of both autoencoders and both generators (the min side of Eq. dm2c-objective)."""
+        (za, xa_hat), (zb, xb_hat) = self.autoencoders_["a"](xa), self.autoencoders_["b"](xb)
+        g_ab, g_ba = self.generators_["ab"], self.generators_["ba"]
+        rec = nn.functional.mse_loss(xa_hat, xa) + nn.functional.mse_loss(xb_hat, xb)
+        loss = self.lambda_rec * rec
+        cyc = cycle_loss(za, g_ab, g_ba) + cycle_loss(zb, g_ba, g_ab) if self.cycle else rec.new_zeros(())
+        loss = loss + self.lambda_cyc * cyc
+        if self.adversarial:
+            adv = generator_loss(self.critics_["a"], g_ba(zb)) + generator_loss(self.critics_["b"], g_ab(za))
+            loss = loss + self.lambda_adv * adv
+            sums["generator"] += float(adv.detach())
+        g_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        g_opt.step()
+        sums["reconstruction"] += float(rec.detach())
+        sums["cycle"] += float(cyc.detach())
+
+    # ------------------------------------------------------------------ unify and predict
+    @torch.no_grad()
+    def _unified_codes(self, Xa: torch.Tensor, Xb: torch.Tensor) -> list[torch.Tensor]:
+        """Eq. (dm2c-unify): own codes for the target modality, translated codes for the other."""
+        za = encode_in_batches(self.autoencoders_["a"], Xa)
+        zb = encode_in_batches(self.autoencoders_["b"], Xb)
+        self.generators_.eval()
+        if self.unify == "a":
+            return [za, self.generators_["ba"](zb)]
+        return [self.generators_["ab"](za), zb]
+
+    @torch.no_grad()
+    def _assign(self, codes: torch.Tensor) -> np.ndarray:
+        centers = torch.as_tensor(self.cluster_centers_, device=codes.device)
+        return torch.cdist(codes, centers).argmin(dim=1).cpu().numpy()
+
+    def transform(self, X: Sequence[Any]) -> list[np.ndarray]:
+        """Unified codes ``[codes_a, codes_b]`` of new samples, both in modality ``unify``'s space."""
+        check_is_fitted(self, "cluster_centers_")
+        views = check_views(X, "X", min_views=2, max_views=2, paired=False)
+        for i, V in enumerate(views):
+            check_feature_width(V, self.n_features_in_[i], f"X[{i}]")
+        codes = self._unified_codes(*(as_tensor(V, self.device_) for V in views))
+        return [c.cpu().numpy() for c in codes]
+
+    def predict(self, X: Sequence[Any]) -> list[np.ndarray]:
+        """Cluster labels ``[labels_a, labels_b]``: nearest k-means centre of the unified codes."""
+        check_is_fitted(self, "cluster_centers_")
+        codes = self.transform(X)
+        return [self._assign(torch.as_tensor(c)) for c in codes]
+
+    def fit_predict(self, X: Sequence[Any], y: Any = None) -> list[np.ndarray]:
+        """Fit and return ``labels_`` (a list of two arrays, one per modality)."""
+        return self.fit(X).labels_

@@ -1,0 +1,156 @@
+"""Pure functions behind the chapters' interactive labs (ipywidgets).
+
+Each lab in the book is a thin ``ipywidgets.interact`` wrapper around one function here; the
+function takes plain numbers and arrays, returns plain arrays, and is unit-tested, so the static
+figure that replaces the widget in the rendered book is computed by exactly the same code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["critic_landscape", "sharpening_demo"]
+
+
+def critic_landscape(
+    real: Any,
+    fake: Any,
+    critic: str = "wgan-clip",
+    clip_value: float = 0.05,
+    gp_weight: float = 10.0,
+    steps: int = 300,
+    lr: float | None = None,
+    hidden: int = 32,
+    grid_size: int = 60,
+    margin: float = 0.5,
+    random_state: int = 0,
+) -> dict[str, np.ndarray | float]:
+    """Train a fresh Wasserstein critic between two fixed 2-D point clouds; return its landscape.
+
+    The lab of chapter "DM2C": how the Lipschitz constraint (weight clipping with ``clip_value``,
+    Eq. dm2c-clip, or a gradient penalty with ``gp_weight``, Eq. dm2c-gp) shapes the critic
+    ``D`` that :class:`mmc_teach.DM2C` trains on latent codes (same ``make_critic`` network, same
+    ``critic_loss``, ``clip_weights`` and ``gradient_penalty``).
+
+    Parameters
+    ----------
+    real, fake : array of shape (n, 2) and (m, 2)
+        The two clouds; the critic learns to score ``real`` high and ``fake`` low.
+    critic : {"wgan-clip", "wgan-gp", "none"}
+        Lipschitz constraint; ``"none"`` trains the unconstrained critic (its scores blow up).
+    clip_value, gp_weight : float
+        Strength of each constraint.
+    steps : int
+        Full-batch critic updates (RMSprop for clipping and ``"none"``, Adam for WGAN-GP).
+    lr : float or None
+        Learning rate; None uses 5e-3 (clip, none) or 1e-3 (gp).
+    hidden : int
+        Width of the critic's hidden layer.
+    grid_size, margin : int, float
+        The landscape is evaluated on a ``grid_size x grid_size`` grid covering both clouds plus ``margin``.
+    random_state : int
+        Seeds the critic's initialisation and the interpolates.
+
+    Returns
+    -------
+    dict with ``xx``, ``yy`` (grid coordinates, shape (grid_size, grid_size)), ``values`` (D on the
+    grid), ``grad_norm`` (||grad D|| on the grid), ``wasserstein`` (final E[D(real)] - E[D(fake)])
+    and ``max_abs_weight`` (largest critic weight in absolute value).
+    """
+    import torch
+
+    from ._base import check_positive, seeded
+    from .dm2c import clip_weights, critic_loss, flush_denormal, gradient_penalty, make_critic
+
+    real_np = np.asarray(real, dtype=np.float32)
+    fake_np = np.asarray(fake, dtype=np.float32)
+    for name, arr in (("real", real_np), ("fake", fake_np)):
+        if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) == 0:
+            raise ValueError(f"{name} must be a non-empty array of shape (n, 2); got shape {arr.shape}.")
+    if critic not in ("wgan-clip", "wgan-gp", "none"):
+        raise ValueError(f"critic={critic!r} must be 'wgan-clip', 'wgan-gp' or 'none'.")
+    check_positive("clip_value", clip_value)
+    check_positive("gp_weight", gp_weight, allow_zero=True)
+    check_positive("steps", steps, integer=True, allow_zero=True)
+    lr = (1e-3 if critic == "wgan-gp" else 5e-3) if lr is None else check_positive("lr", lr)
+    with seeded(int(random_state)) as gen, flush_denormal():
+        D = make_critic(2, hidden)
+        real_t, fake_t = torch.from_numpy(real_np), torch.from_numpy(fake_np)
+        if critic == "wgan-gp":
+            opt: torch.optim.Optimizer = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.9))
+            # the penalty pairs real and fake rows, so both are cut to the smaller cloud
+            n = min(len(real_t), len(fake_t))
+        else:
+            opt = torch.optim.RMSprop(D.parameters(), lr=lr)
+        for _ in range(steps):
+            loss, _ = critic_loss(D, real_t, fake_t)
+            if critic == "wgan-gp":
+                loss = loss + gp_weight * gradient_penalty(D, real_t[:n], fake_t[:n], gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if critic == "wgan-clip":
+                clip_weights(D, clip_value)
+        both = np.vstack([real_np, fake_np])
+        lo, hi = both.min(axis=0) - margin, both.max(axis=0) + margin
+        xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], grid_size), np.linspace(lo[1], hi[1], grid_size))
+        grid = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)).requires_grad_(True)
+        values = D(grid)
+        (grad,) = torch.autograd.grad(values.sum(), grid)
+        with torch.no_grad():
+            wasserstein = float(D(real_t).mean() - D(fake_t).mean())
+            max_w = float(max(p.abs().max() for p in D.parameters()))
+    return {
+        "xx": xx,
+        "yy": yy,
+        "values": values.detach().numpy().reshape(xx.shape),
+        "grad_norm": grad.norm(dim=1).numpy().reshape(xx.shape),
+        "wasserstein": wasserstein,
+        "max_abs_weight": max_w,
+    }
+
+
+def sharpening_demo(z: Any, centers: Any, alpha: float = 1.0, power: float = 2.0) -> dict[str, np.ndarray]:
+    """Soft assignments q and sharpened targets p for a few embedded points (lab of "DEC and IDEC").
+
+    ``q`` is the Student-t kernel with ``alpha`` degrees of freedom, Eq. (dec-q); ``p`` raises it to
+    ``power`` and divides by the soft cluster sizes, Eq. (dec-p) (DEC uses ``power=2``). Both come
+    from :mod:`mmc_teach.losses`, the code :class:`mmc_teach.DEC` trains with.
+
+    Parameters
+    ----------
+    z : array of shape (n, d)
+        Embedded points (the cluster frequencies f_j are taken over these n points).
+    centers : array of shape (k, d)
+        Cluster centres mu_j.
+    alpha, power : float
+        Degrees of freedom of the kernel and the sharpening exponent, both > 0.
+
+    Returns
+    -------
+    dict with ``q`` and ``p`` (shape (n, k), rows summing to one) and ``entropy_q``, ``entropy_p``
+    (shape (n,), in nats): lower entropy = a more confident assignment.
+    """
+    import torch
+
+    from ._base import check_positive
+    from .losses import soft_assignment, target_distribution
+
+    check_positive("alpha", alpha)
+    check_positive("power", power)
+    z_np = np.asarray(z, dtype=np.float64)
+    mu_np = np.asarray(centers, dtype=np.float64)
+    if z_np.ndim != 2 or mu_np.ndim != 2 or z_np.shape[1] != mu_np.shape[1] or not len(z_np) or not len(mu_np):
+        raise ValueError(
+            f"z and centers must be non-empty 2-D arrays with the same number of columns; got shapes {z_np.shape} and {mu_np.shape}."
+        )
+    q = soft_assignment(torch.from_numpy(z_np), torch.from_numpy(mu_np), float(alpha))
+    p = target_distribution(q, power=float(power))
+    q_np, p_np = q.numpy(), p.numpy()
+
+    def entropy(r: np.ndarray) -> np.ndarray:
+        return -(r * np.log(np.clip(r, 1e-300, None))).sum(axis=1)
+
+    return {"q": q_np, "p": p_np, "entropy_q": entropy(q_np), "entropy_p": entropy(p_np)}

@@ -1,0 +1,246 @@
+"""DM2C: the mixed-modal split, the loss terms of the chapter's equations, the estimator, the lab."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from torch import nn
+
+from mmc_teach._base import NonFiniteLossError
+from mmc_teach.datasets import mixed_modal_split
+from mmc_teach.dm2c import DM2C, clip_weights, critic_loss, cycle_loss, gradient_penalty, make_critic
+from mmc_teach.labs import critic_landscape
+
+torch.set_num_threads(1)
+
+FAST = dict(latent_dim=4, hidden_dims=(8,), pretrain_epochs=2, epochs=2, batch_size=16, n_init=2,
+            generator_hidden=8, critic_hidden=8, device="cpu")
+
+
+def _paired(n=90, k=3, seed=0):
+    rng = np.random.RandomState(seed)
+    labels = np.repeat(np.arange(k), n // k)
+    views = [rng.randn(n, 5).astype(np.float32) + labels[:, None], rng.randn(n, 3).astype(np.float32) - labels[:, None]]
+    return SimpleNamespace(views=views, labels=labels, view_names=["img", "txt"])
+
+
+def _mixed(seed=0):
+    """Two modalities with DIFFERENT samples: 40 x 6 and 30 x 4, two well-separated groups each."""
+    rng = np.random.RandomState(seed)
+    ya, yb = np.repeat([0, 1], 20), np.repeat([0, 1], 15)
+    Xa = rng.randn(40, 6).astype(np.float32) + 3 * ya[:, None]
+    Xb = rng.randn(30, 4).astype(np.float32) - 3 * yb[:, None]
+    return Xa, Xb
+
+
+# --------------------------------------------------------------------------- the split
+
+
+def test_split_keeps_exactly_one_modality_per_pair():
+    ds = _paired()
+    s = mixed_modal_split(ds, random_state=3)
+    kept = np.concatenate([*s.train_pairs, *s.test_pairs])
+    assert np.array_equal(np.sort(kept), np.arange(90))  # every pair exactly once, in one modality
+    for views, labels, pairs in ((s.train_views, s.train_labels, s.train_pairs), (s.test_views, s.test_labels, s.test_pairs)):
+        assert not set(pairs[0]) & set(pairs[1])
+        for m in range(2):
+            assert np.array_equal(views[m], ds.views[m][pairs[m]])
+            assert np.array_equal(labels[m], ds.labels[pairs[m]])
+    assert s.view_names == ["img", "txt"] and s.n_clusters == 3
+
+
+def test_split_is_stratified_and_reproducible():
+    ds = _paired(n=300)
+    s = mixed_modal_split(ds, test_size=1 / 3)
+    test_counts = np.bincount(np.concatenate(s.test_labels), minlength=3)
+    assert np.array_equal(test_counts, [33, 34, 33]) or np.abs(test_counts - 100 / 3).max() <= 1
+    again = mixed_modal_split(ds, test_size=1 / 3)
+    for a, b in zip(s.train_pairs + s.test_pairs, again.train_pairs + again.test_pairs):
+        assert np.array_equal(a, b)
+    other = mixed_modal_split(ds, random_state=1)
+    assert not np.array_equal(other.train_pairs[0], s.train_pairs[0])
+    # keep_first_prob=1 keeps every pair as its first modality
+    first = mixed_modal_split(ds, keep_first_prob=1.0)
+    assert len(first.train_pairs[1]) == 0 and len(first.train_pairs[0]) == 200
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"test_size": 0.0}, "test_size"), ({"test_size": 1.5}, "test_size"), ({"keep_first_prob": -0.1}, "keep_first_prob")],
+)
+def test_split_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mixed_modal_split(_paired(), **kwargs)
+
+
+def test_split_needs_two_views():
+    ds = _paired()
+    ds.views = ds.views + [ds.views[0]]
+    with pytest.raises(ValueError, match="exactly 2"):
+        mixed_modal_split(ds)
+
+
+# --------------------------------------------------------------------------- loss terms
+
+
+def test_gradient_penalty_is_computed_on_interpolates():
+    seen = []
+
+    class Recorder(nn.Module):
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return x.sum(dim=1, keepdim=True)
+
+    real, fake = torch.randn(8, 3), torch.randn(8, 3)
+    gradient_penalty(Recorder(), real, fake, torch.Generator().manual_seed(0))
+    (x,) = seen
+    eps = (x - fake) / (real - fake)  # one eps per row, the same in every coordinate
+    assert torch.allclose(eps, eps[:, :1].expand_as(eps), atol=1e-4)
+    assert ((eps >= 0) & (eps <= 1)).all()
+    assert not torch.allclose(x, real) and not torch.allclose(x, fake)
+
+
+def test_gradient_penalty_of_linear_critics():
+    real, fake = torch.randn(16, 5), torch.randn(16, 5)
+    critic = nn.Linear(5, 1)
+    with torch.no_grad():
+        critic.weight /= critic.weight.norm()  # gradient norm 1 everywhere: 1-Lipschitz
+    assert float(gradient_penalty(critic, real, fake).detach()) < 1e-10
+    with torch.no_grad():
+        critic.weight *= 3.0  # gradient norm 3 everywhere: (3 - 1)^2 = 4
+    assert float(gradient_penalty(critic, real, fake).detach()) == pytest.approx(4.0, rel=1e-5)
+
+
+def test_clip_weights_keeps_every_weight_in_range():
+    critic = make_critic(4, 16)
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.normal_(0, 1)
+    inside = [p.detach().clone() for p in critic.parameters()]
+    clip_weights(critic, 0.05)
+    for p, before in zip(critic.parameters(), inside):
+        assert p.abs().max() <= 0.05
+        small = before.abs() < 0.05
+        assert torch.equal(p[small], before[small])  # weights inside the box are untouched
+
+
+def test_cycle_loss_is_zero_for_an_inverse_and_hand_value():
+    torch.manual_seed(0)
+    g_ab = nn.Linear(3, 3)
+    g_ba = nn.Linear(3, 3)
+    with torch.no_grad():
+        g_ab.weight.copy_(torch.tensor([[2.0, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 3.0]]))
+        inverse = torch.linalg.inv(g_ab.weight)
+        g_ba.weight.copy_(inverse)
+        g_ba.bias.copy_(-inverse @ g_ab.bias)
+    z = torch.randn(10, 3)
+    assert float(cycle_loss(z, g_ab, g_ba)) < 1e-5
+    # identity forward, "+1" backward: every coordinate is off by exactly 1
+    assert float(cycle_loss(z, lambda t: t, lambda t: t + 1)) == pytest.approx(1.0)
+
+
+def test_critic_loss_hand_value():
+    real, fake = torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    loss, w = critic_loss(lambda x: x.sum(dim=1, keepdim=True), real, fake)
+    assert float(w) == pytest.approx(5.0 - 1.0) and float(loss) == pytest.approx(-4.0)
+
+
+# --------------------------------------------------------------------------- the estimator
+
+
+@pytest.mark.parametrize("critic", ["wgan-clip", "wgan-gp"])
+def test_fit_predict_shapes_and_history(critic):
+    Xa, Xb = _mixed()
+    model = DM2C(2, critic=critic, random_state=0, **FAST).fit([Xa, Xb])
+    assert [len(l) for l in model.labels_] == [40, 30]
+    pred = model.predict([Xa[:5], Xb[:7]])
+    assert [len(p) for p in pred] == [5, 7] and np.array_equal(pred[0], model.labels_[0][:5])
+    codes = model.transform([Xa, Xb])
+    assert codes[0].shape == (40, 4) and codes[1].shape == (30, 4)
+    assert len(model.history_) == 2
+    for record in model.history_:
+        for key in ("reconstruction", "cycle", "critic", "generator", "wasserstein"):
+            assert np.isfinite(record[key])
+    if critic == "wgan-clip":
+        assert all(float(p.abs().max()) <= 0.05 + 1e-7 for p in model.critics_.parameters())
+    else:
+        assert "gradient_penalty" in model.history_[0]
+
+
+def test_same_random_state_same_result():
+    Xa, Xb = _mixed()
+    a = DM2C(2, random_state=7, **FAST).fit([Xa, Xb])
+    b = DM2C(2, random_state=7, **FAST).fit([Xa, Xb])
+    assert all(np.array_equal(x, y) for x, y in zip(a.labels_, b.labels_))
+    assert a.history_ == b.history_
+    state = torch.random.get_rng_state()
+    DM2C(2, random_state=7, **FAST).fit([Xa, Xb])
+    assert torch.equal(state, torch.random.get_rng_state())  # the global torch RNG is untouched
+
+
+def test_ablation_switches():
+    Xa, Xb = _mixed()
+    no_cycle = DM2C(2, cycle=False, random_state=0, **FAST).fit([Xa, Xb])
+    assert all(r["cycle"] == 0.0 for r in no_cycle.history_)
+    no_critic = DM2C(2, adversarial=False, random_state=0, **FAST).fit([Xa, Xb])
+    assert all(r["critic"] == 0.0 and r["wasserstein"] == 0.0 for r in no_critic.history_)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda Xa, Xb: [Xa], "at least 2"),
+        (lambda Xa, Xb: [Xa, Xb[:0]], "empty"),
+        (lambda Xa, Xb: [Xa, np.where(np.arange(30)[:, None] == 3, np.nan, Xb)], "NaN"),
+        (lambda Xa, Xb: [Xa, Xb, Xb], "at most 2"),
+    ],
+)
+def test_bad_input(make, match):
+    Xa, Xb = _mixed()
+    with pytest.raises(ValueError, match=match):
+        DM2C(2, **FAST).fit(make(Xa, Xb))
+
+
+@pytest.mark.parametrize("params, match", [({"unify": "c"}, "unify"), ({"critic": "gan"}, "critic"), ({"n_critic": 0}, "n_critic")])
+def test_bad_parameters(params, match):
+    Xa, Xb = _mixed()
+    with pytest.raises(ValueError, match=match):
+        DM2C(2, **{**FAST, **params}).fit([Xa, Xb])
+
+
+def test_predict_before_fit_and_wrong_width():
+    Xa, Xb = _mixed()
+    with pytest.raises(NotFittedError):
+        DM2C(2).predict([Xa, Xb])
+    model = DM2C(2, random_state=0, **FAST).fit([Xa, Xb])
+    with pytest.raises(ValueError, match="features"):
+        model.predict([Xa, Xa])
+
+
+def test_non_finite_loss_names_term_and_epoch():
+    Xa, Xb = _mixed()
+    huge = Xa * 1e30  # finite input whose squared reconstruction error overflows
+    with pytest.raises(NonFiniteLossError, match=r"'reconstruction'.*epoch 1"):
+        DM2C(2, **{**FAST, "pretrain_epochs": 0}).fit([huge, Xb])
+
+
+# --------------------------------------------------------------------------- the lab
+
+
+def test_critic_landscape_lab():
+    rng = np.random.RandomState(0)
+    real, fake = rng.randn(50, 2) * 0.3, rng.randn(60, 2) * 0.3 + [2.0, 0.0]
+    clip = critic_landscape(real, fake, "wgan-clip", clip_value=0.05, steps=60, grid_size=12)
+    assert clip["values"].shape == (12, 12) == clip["xx"].shape == clip["grad_norm"].shape
+    assert clip["max_abs_weight"] <= 0.05 + 1e-7 and clip["wasserstein"] > 0
+    gp = critic_landscape(real, fake, "wgan-gp", gp_weight=10.0, steps=150, grid_size=12)
+    # the penalty pulls the gradient norm towards 1 between the clouds; clipping keeps it far below
+    assert 0.5 < np.median(gp["grad_norm"]) < 1.5 and clip["grad_norm"].max() < 0.5
+    again = critic_landscape(real, fake, "wgan-clip", clip_value=0.05, steps=60, grid_size=12)
+    assert np.array_equal(again["values"], clip["values"])
+    with pytest.raises(ValueError, match="shape"):
+        critic_landscape(real[:, :1], fake)
+    with pytest.raises(ValueError, match="critic"):
+        critic_landscape(real, fake, "gan")
