@@ -1,0 +1,436 @@
+"""JECL: Joint Embedding and Cluster Learning for image-text pairs (chapter "JECL", ``06_jecl``).
+
+Yang, Huang and Howe, "JECL: Joint Embedding and Cluster Learning for Image-Text Pairs",
+ICPR 2020 (arXiv:1901.01860, first titled MultiDEC). The paper's equations did not survive in
+its text; the formulas below are *the book's reading* of its sentences, numbered as in the chapter:
+
+- Eq. (jecl-q), (jecl-r): Student-t soft assignments q (image) and r (text) -- :func:`~mmc_teach.losses.soft_assignment`.
+- Hungarian alignment of text clusters to image clusters -- :func:`align_text_clusters`.
+- Eq. (jecl-p): one joint target p_ij ∝ alpha q_ij^2/f_j + (1-alpha) r_ij^2/g_j; the text term is
+  dropped for a sample without text -- :func:`joint_target_distribution`.
+- Eq. (jecl-kl): KL(P||Q) + KL(P||R), KL(P||R) zero for samples without text -- :func:`joint_clustering_loss`.
+- Eq. (jecl-jsd): Jensen-Shannon alignment of q_i and r_i, weight beta -- :func:`jensen_shannon`.
+- Eq. (jecl-reg): KL(soft cluster frequency || uniform) per view, weight gamma -- :func:`frequency_regularizer`.
+- Eq. (jecl-loss): L = KL(P||Q) + KL(P||R) + beta JSD + gamma Reg; Eq. (jecl-assign): argmax_j alpha q_ij + (1-alpha) r_ij.
+
+Missing captions are marked with the boolean ``text_mask`` argument of :meth:`JECL.fit` (True = the
+sample has text). NaN rows in the text view are rejected with a message pointing to ``text_mask``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import (
+    check_feature_width,
+    check_finite_losses,
+    check_n_clusters,
+    check_positive,
+    check_random_state,
+    check_views,
+    get_device,
+    minibatches,
+    progress,
+    seeded,
+    to_numpy,
+    torch_seed_from,
+)
+from .losses import EPS, kl_clustering_loss, soft_assignment
+from .metrics import hungarian_match
+from .nn import MLPAutoencoder, as_tensor, encode_in_batches, pretrain_autoencoder
+
+__all__ = [
+    "JECL",
+    "align_text_clusters",
+    "joint_target_distribution",
+    "joint_clustering_loss",
+    "jensen_shannon",
+    "frequency_regularizer",
+    "combined_assignment",
+]
+
+
+# --------------------------------------------------------------------------- equation functions
+
+
+def align_text_clusters(image_labels: Any, text_labels: Any, n_clusters: int) -> np.ndarray:
+    """Hungarian alignment of text clusters to image clusters (chapter section "Cluster alignment").
+
+    Builds the image-cluster x text-cluster confusion matrix and finds the one-to-one matching with
+    most pairs in agreement (:func:`mmc_teach.metrics.hungarian_match`; the paper's "max minus
+    count" cost is the same problem). Returns ``order`` such that text cluster ``order[j]`` is
+    matched to image cluster ``j``: ``text_centers[order]`` puts the text centres in image order.
+    Clusters that nobody uses are paired up arbitrarily (in increasing order).
+    """
+    image_labels, text_labels = to_numpy(image_labels), to_numpy(text_labels)
+    mapping = hungarian_match(image_labels, text_labels) if len(text_labels) else {}
+    order = np.full(n_clusters, -1, dtype=np.int64)
+    for text_cluster, image_cluster in mapping.items():
+        order[int(image_cluster)] = int(text_cluster)
+    unused = sorted(set(range(n_clusters)) - set(order[order >= 0].tolist()))
+    order[order < 0] = unused
+    return order
+
+
+def joint_target_distribution(
+    q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor, alpha: float = 0.5
+) -> torch.Tensor:
+    """Joint target P of image and text assignments, Eq. (jecl-p) (the book's reading).
+
+    p_ij ∝ alpha q_ij^2 / f_j + (1 - alpha) r_ij^2 / g_j, rows normalised, with soft cluster
+    frequencies f_j = sum_i q_ij over all samples and g_j = sum_i r_ij over samples with text.
+    For a sample without text the second term is dropped ("the second term ... is 0"), so its
+    target is DEC's image target alone.
+
+    Parameters
+    ----------
+    q : Tensor (n, k)
+        Image soft assignments of all samples.
+    r : Tensor (n, k)
+        Text soft assignments; rows where ``has_text`` is False are ignored.
+    has_text : bool Tensor (n,)
+    alpha : float in [0, 1]
+        Weight of the image term.
+    """
+    with torch.no_grad():
+        image_term = q.pow(2) / q.sum(dim=0).clamp_min(EPS)
+        text_r = r * has_text[:, None]  # zero rows for missing text: they add nothing to g_j either
+        text_term = text_r.pow(2) / text_r.sum(dim=0).clamp_min(EPS)
+        weight = alpha * image_term + (1.0 - alpha) * text_term
+        return weight / weight.sum(dim=1, keepdim=True).clamp_min(EPS)
+
+
+def joint_clustering_loss(p: torch.Tensor, q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """KL(P||Q) and KL(P||R) of Eq. (jecl-kl), each averaged over the batch.
+
+    The text term sums only over samples with text and divides by the batch size, so a sample
+    without text contributes zero to KL(P||R) (not a renormalised average).
+    """
+    kl_q = kl_clustering_loss(p, q)
+    if not bool(has_text.any()):
+        return kl_q, q.new_zeros(())
+    kl_r = kl_clustering_loss(p[has_text], r[has_text]) * (has_text.sum() / len(has_text))
+    return kl_q, kl_r
+
+
+def jensen_shannon(q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Row-wise Jensen-Shannon divergence JSD(q_i || r_i), Eq. (jecl-jsd), in nats.
+
+    JSD = 1/2 KL(q || m) + 1/2 KL(r || m) with m = (q + r) / 2. Symmetric, zero iff q_i = r_i and
+    at most log 2. Terms with q = 0 (or r = 0) are exactly zero (the limit of x log x), which the
+    clamped logs below respect. Returns shape (n,).
+    """
+    m = 0.5 * (q + r)
+    log_m = torch.log(m.clamp_min(EPS))
+    kl_qm = (q * (torch.log(q.clamp_min(EPS)) - log_m)).sum(dim=1)
+    kl_rm = (r * (torch.log(r.clamp_min(EPS)) - log_m)).sum(dim=1)
+    return 0.5 * (kl_qm + kl_rm)
+
+
+def frequency_regularizer(q: torch.Tensor) -> torch.Tensor:
+    """KL(f || u) between the soft cluster frequency f_j = mean_i q_ij and the uniform u_j = 1/k, Eq. (jecl-reg).
+
+    Zero for perfectly balanced soft assignments, log k when every sample is in one cluster: it
+    pushes each view away from empty clusters without forcing the two views to agree on sizes.
+    """
+    if len(q) == 0:
+        return q.new_zeros(())
+    f = q.mean(dim=0)
+    k = q.shape[1]
+    return (f * (torch.log(f.clamp_min(EPS)) + np.log(k))).sum()
+
+
+def combined_assignment(q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor, alpha: float = 0.5) -> torch.Tensor:
+    """alpha q_i + (1 - alpha) r_i for samples with text and q_i alone otherwise, Eq. (jecl-assign)."""
+    w = has_text.to(q.dtype)[:, None] * (1.0 - alpha)
+    return (1.0 - w) * q + w * r
+
+
+# --------------------------------------------------------------------------- the estimator
+
+
+class JECL(ClusterMixin, BaseEstimator):
+    """Joint Embedding and Cluster Learning for image-text pairs (Yang et al., ICPR 2020).
+
+    Two autoencoder-pretrained encoders (image, text) with their own Student-t clustering layers
+    are trained towards one joint target distribution, with a Jensen-Shannon alignment term
+    (``beta``) and per-view cluster-frequency regularisers (``gamma``). See the module docstring
+    for the equations and the chapter "JECL" for the derivation.
+
+    Parameters
+    ----------
+    n_clusters : int
+    alpha : float in [0, 1]
+        Weight of the image view in the joint target and the final assignment (paper: 0.5).
+    beta : float >= 0
+        Weight of the JSD alignment loss (paper: 0.1).
+    gamma : float >= 0
+        Weight of the frequency regulariser (paper: 0.1).
+    hidden_dims : sequence of int
+        Encoder widths for both views; the last entry is the embedding size.
+    pretrain_epochs, epochs : int
+        Autoencoder pretraining epochs per view, and clustering epochs.
+    update_interval : int
+        Epochs between recomputations of the joint target P on the full data.
+    lr, pretrain_lr : float
+        Adam learning rates of the clustering phase and of pretraining.
+    batch_size : int
+    align_clusters : bool
+        Match text clusters to image clusters with the Hungarian algorithm after k-means.
+    alignment, regularizer : bool
+        Ablation switches: ``False`` drops the JSD term or the frequency regulariser.
+    tol : float
+        Stop when fewer than this fraction of labels change between two target updates.
+    device : str or None
+    random_state : int, RandomState or None
+    verbose : bool
+
+    Attributes
+    ----------
+    labels_ : ndarray (n_samples,)
+    image_centers_, text_centers_ : ndarray (n_clusters, embedding_dim)
+    history_ : list of dict
+        Per clustering epoch: ``loss``, ``kl_image``, ``kl_text``, ``jsd``, ``reg``, ``label_change``.
+    pretrain_history_ : dict of lists
+    """
+
+    def __init__(
+        self,
+        n_clusters: int,
+        alpha: float = 0.5,
+        beta: float = 0.1,
+        gamma: float = 0.1,
+        hidden_dims: Sequence[int] = (500, 500, 2000, 10),
+        pretrain_epochs: int = 100,
+        epochs: int = 100,
+        update_interval: int = 1,
+        lr: float = 1e-4,
+        pretrain_lr: float = 1e-3,
+        batch_size: int = 256,
+        align_clusters: bool = True,
+        alignment: bool = True,
+        regularizer: bool = True,
+        tol: float = 1e-3,
+        device: str | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.alpha = alpha
+        self.beta = beta
+        self.gamma = gamma
+        self.hidden_dims = hidden_dims
+        self.pretrain_epochs = pretrain_epochs
+        self.epochs = epochs
+        self.update_interval = update_interval
+        self.lr = lr
+        self.pretrain_lr = pretrain_lr
+        self.batch_size = batch_size
+        self.align_clusters = align_clusters
+        self.alignment = alignment
+        self.regularizer = regularizer
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- input handling
+
+    def _check_input(self, views: Any, text_mask: Any, fitting: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if isinstance(views, Sequence) and not isinstance(views, (str, bytes)) and len(views) == 2:
+            text = to_numpy(views[1])
+            if text.dtype.kind == "f" and text.ndim == 2 and np.isnan(text).any():
+                raise ValueError(
+                    f"views[1] (text) contains NaN in {int(np.isnan(text).any(axis=1).sum())} rows. JECL marks "
+                    "missing text with the boolean text_mask argument (True = the sample has text): fill "
+                    "those rows with any finite value (e.g. 0) and pass text_mask."
+                )
+        X_image, X_text = check_views(views, min_views=2, max_views=2)
+        n = len(X_image)
+        if text_mask is None:
+            if fitting and not np.abs(X_text).any():
+                raise ValueError(
+                    "views[1] (text) is zero for every sample: if no sample has text, say so with "
+                    "text_mask=np.zeros(n_samples, dtype=bool)."
+                )
+            mask = np.ones(n, dtype=bool)
+        else:
+            mask = to_numpy(text_mask)
+            if mask.dtype != bool:
+                raise TypeError(f"text_mask must be a boolean array (True = the sample has text), got dtype {mask.dtype}.")
+            if mask.shape != (n,):
+                raise ValueError(f"text_mask must have shape ({n},) (one entry per sample), got {mask.shape}.")
+        if fitting:
+            self.n_features_in_views_ = [X_image.shape[1], X_text.shape[1]]
+        else:
+            check_feature_width(X_image, self.n_features_in_views_[0], "views[0]")
+            check_feature_width(X_text, self.n_features_in_views_[1], "views[1]")
+        return X_image, X_text, mask
+
+    def _check_params(self, n_samples: int) -> None:
+        check_n_clusters(self.n_clusters, n_samples)
+        if self.n_clusters < 2:
+            raise ValueError(f"n_clusters={self.n_clusters} must be >= 2.")
+        check_positive("alpha", self.alpha, allow_zero=True)
+        if self.alpha > 1:
+            raise ValueError(f"alpha={self.alpha} must be in [0, 1] (weight of the image view).")
+        check_positive("beta", self.beta, allow_zero=True)
+        check_positive("gamma", self.gamma, allow_zero=True)
+        for name in ("pretrain_epochs", "epochs"):
+            check_positive(name, getattr(self, name), integer=True, allow_zero=True)
+        for name in ("update_interval", "batch_size"):
+            check_positive(name, getattr(self, name), integer=True)
+        for name in ("lr", "pretrain_lr"):
+            check_positive(name, getattr(self, name))
+        check_positive("tol", self.tol, allow_zero=True)
+
+    # ----------------------------------------------------------------- training
+
+    def _assignments(self, x_image: torch.Tensor, x_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z_image = self.image_module_.encode(x_image)
+        z_text = self.text_module_.encode(x_text)
+        return soft_assignment(z_image, self.image_mu_), soft_assignment(z_text, self.text_mu_)
+
+    def fit(self, views: Sequence[Any], y: Any = None, *, text_mask: Any = None) -> JECL:
+        """Fit on ``views = [X_image, X_text]``; ``text_mask[i]`` False means sample i has no text.
+
+        Rows of ``X_text`` where ``text_mask`` is False are ignored (they must still be finite).
+        ``y`` is ignored (scikit-learn convention); pass the mask by keyword.
+        """
+        if y is not None and to_numpy(y).dtype == bool:
+            raise TypeError("fit got a boolean array as y; pass the missing-text mask by keyword: fit(views, text_mask=mask).")
+        X_image, X_text, mask = self._check_input(views, text_mask, fitting=True)
+        self._check_params(len(X_image))
+        if 0 < mask.sum() < self.n_clusters:
+            raise ValueError(
+                f"only {int(mask.sum())} samples have text (text_mask), fewer than n_clusters={self.n_clusters}; "
+                "the text view cannot be clustered. Use text_mask all False to ignore the text."
+            )
+        rng = check_random_state(self.random_state)
+        self.device_ = get_device(self.device)
+        k = self.n_clusters
+        with seeded(torch_seed_from(rng), self.device_) as generator:
+            xi, xt = as_tensor(X_image, self.device_), as_tensor(X_text, self.device_)
+            has_text = torch.as_tensor(mask, device=self.device_)
+            self.image_module_ = MLPAutoencoder(X_image.shape[1], self.hidden_dims).to(self.device_)
+            self.text_module_ = MLPAutoencoder(X_text.shape[1], self.hidden_dims).to(self.device_)
+            # Step 1 (paper, "Parameter initialization"): one denoising autoencoder per view, text
+            # pretrained on the samples that have text only.
+            self.pretrain_history_ = {
+                "image": pretrain_autoencoder(self.image_module_, xi, epochs=self.pretrain_epochs, batch_size=self.batch_size,
+                                              lr=self.pretrain_lr, generator=generator, verbose=self.verbose, desc="pretrain image"),
+                "text": pretrain_autoencoder(self.text_module_, xt[has_text], epochs=self.pretrain_epochs if mask.any() else 0,
+                                             batch_size=self.batch_size, lr=self.pretrain_lr, generator=generator,
+                                             verbose=self.verbose, desc="pretrain text"),
+            }
+            # Step 2: k-means on each embedding, then put the text centres in image-cluster order.
+            from .kmeans import KMeans
+
+            z_image = encode_in_batches(self.image_module_, xi)
+            km_image = KMeans(k, n_init=20, random_state=rng.randint(2**31 - 1), device=self.device_).fit(z_image)
+            text_centers = km_image.cluster_centers_  # placeholder when no sample has text
+            if mask.sum() >= k:
+                z_text = encode_in_batches(self.text_module_, xt[has_text])
+                km_text = KMeans(k, n_init=20, random_state=rng.randint(2**31 - 1), device=self.device_).fit(z_text)
+                order = np.arange(k)
+                if self.align_clusters:
+                    order = align_text_clusters(to_numpy(km_image.labels_)[mask], to_numpy(km_text.labels_), k)
+                text_centers = to_numpy(km_text.cluster_centers_)[order]
+            self.image_mu_ = torch.nn.Parameter(as_tensor(to_numpy(km_image.cluster_centers_), self.device_))
+            self.text_mu_ = torch.nn.Parameter(as_tensor(to_numpy(text_centers), self.device_))
+            self._train(xi, xt, has_text, generator)
+            self._store(xi, xt, has_text)
+        return self
+
+    def _train(self, xi: torch.Tensor, xt: torch.Tensor, has_text: torch.Tensor, generator: torch.Generator) -> None:
+        params = [*self.image_module_.encoder.parameters(), *self.text_module_.encoder.parameters(), self.image_mu_, self.text_mu_]
+        optimizer = torch.optim.Adam(params, lr=self.lr)
+        beta = self.beta if self.alignment else 0.0
+        gamma = self.gamma if self.regularizer else 0.0
+        self.history_: list[dict[str, float]] = []
+        previous = None
+        for epoch in progress(range(self.epochs), self.verbose, "JECL"):
+            if epoch % self.update_interval == 0:
+                # Step A (alternating optimisation): the joint target on the full data, then held fixed.
+                with torch.no_grad():
+                    q, r = self._assignments(xi, xt)
+                    p = joint_target_distribution(q, r, has_text, self.alpha)
+                    labels = combined_assignment(q, r, has_text, self.alpha).argmax(dim=1)
+                change = 1.0 if previous is None else float((labels != previous).float().mean())
+                previous = labels
+                if epoch > 0 and change < self.tol:
+                    break
+            # Step B: gradient steps on encoders and both centre sets with P fixed.
+            totals = dict.fromkeys(("loss", "kl_image", "kl_text", "jsd", "reg"), 0.0)
+            n_seen = 0
+            self.image_module_.train()
+            self.text_module_.train()
+            for idx in minibatches(len(xi), self.batch_size, generator):
+                idx = idx.to(xi.device)
+                t = has_text[idx]
+                q_b, r_b = self._assignments(xi[idx], xt[idx])
+                kl_q, kl_r = joint_clustering_loss(p[idx], q_b, r_b, t)
+                jsd = (jensen_shannon(q_b[t], r_b[t]).sum() / len(idx)) if bool(t.any()) else q_b.new_zeros(())
+                reg = frequency_regularizer(q_b) + frequency_regularizer(r_b[t])
+                loss = kl_q + kl_r + beta * jsd + gamma * reg
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                for name, value in zip(totals, (loss, kl_q, kl_r, jsd, reg)):
+                    totals[name] += float(value.detach()) * len(idx)
+                n_seen += len(idx)
+            record = {"epoch": epoch + 1, **{name: v / n_seen for name, v in totals.items()}, "label_change": change}
+            check_finite_losses({name: record[name] for name in totals}, epoch + 1, "JECL")
+            self.history_.append(record)
+        self.image_module_.eval()
+        self.text_module_.eval()
+
+    @torch.no_grad()
+    def _store(self, xi: torch.Tensor, xt: torch.Tensor, has_text: torch.Tensor) -> None:
+        q, r = self._assignments(xi, xt)
+        self.labels_ = to_numpy(combined_assignment(q, r, has_text, self.alpha).argmax(dim=1))
+        self.image_centers_ = to_numpy(self.image_mu_)
+        self.text_centers_ = to_numpy(self.text_mu_)
+
+    # ----------------------------------------------------------------- inference
+
+    @torch.no_grad()
+    def _forward(self, views: Sequence[Any], text_mask: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        check_is_fitted(self, "labels_")
+        X_image, X_text, mask = self._check_input(views, text_mask, fitting=False)
+        xi, xt = as_tensor(X_image, self.device_), as_tensor(X_text, self.device_)
+        has_text = torch.as_tensor(mask, device=self.device_)
+        q, r = self._assignments(xi, xt)
+        return q, r, has_text
+
+    def predict_proba(self, views: Sequence[Any], text_mask: Any = None) -> np.ndarray:
+        """Combined soft assignment alpha q + (1 - alpha) r (q alone without text), Eq. (jecl-assign)."""
+        q, r, has_text = self._forward(views, text_mask)
+        return to_numpy(combined_assignment(q, r, has_text, self.alpha))
+
+    def predict(self, views: Sequence[Any], text_mask: Any = None) -> np.ndarray:
+        """Final cluster of each pair: the argmax of :meth:`predict_proba`."""
+        return self.predict_proba(views, text_mask).argmax(axis=1)
+
+    def fit_predict(self, views: Sequence[Any], y: Any = None, *, text_mask: Any = None) -> np.ndarray:
+        return self.fit(views, text_mask=text_mask).labels_
+
+    @torch.no_grad()
+    def transform(self, views: Sequence[Any], text_mask: Any = None) -> np.ndarray:
+        """The pair's two embeddings side by side, shape (n, 2 * embedding_dim).
+
+        The text half is NaN for samples without text (their text embedding does not exist).
+        """
+        check_is_fitted(self, "labels_")
+        X_image, X_text, mask = self._check_input(views, text_mask, fitting=False)
+        z_image = encode_in_batches(self.image_module_, as_tensor(X_image, self.device_))
+        z_text = encode_in_batches(self.text_module_, as_tensor(X_text, self.device_))
+        out = to_numpy(torch.cat([z_image, z_text], dim=1)).copy()
+        out[~mask, z_image.shape[1]:] = np.nan
+        return out

@@ -1,0 +1,263 @@
+"""Tests for mmc_teach.jecl: the equation functions by hand, the estimator on tiny data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mmc_teach.jecl import (
+    JECL,
+    align_text_clusters,
+    combined_assignment,
+    frequency_regularizer,
+    jensen_shannon,
+    joint_clustering_loss,
+    joint_target_distribution,
+)
+from mmc_teach.losses import target_distribution
+
+
+def _rows(n=20, k=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.softmax(3 * torch.randn(n, k, generator=g), dim=1)
+
+
+# --------------------------------------------------------------------------- JSD, Eq. (jecl-jsd)
+
+
+def test_jsd_symmetric_zero_and_bounded():
+    q, r = _rows(seed=0), _rows(seed=1)
+    torch.testing.assert_close(jensen_shannon(q, r), jensen_shannon(r, q))
+    torch.testing.assert_close(jensen_shannon(q, q), torch.zeros(len(q)), atol=1e-7, rtol=0)
+    assert (jensen_shannon(q, r) >= 0).all() and (jensen_shannon(q, r) <= math.log(2) + 1e-6).all()
+
+
+def test_jsd_hand_values_and_disjoint_support():
+    q = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    r = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    # disjoint one-hot rows: exactly log 2 (finite, no NaN from 0 log 0)
+    # [0.5, 0.5] vs [1, 0]: m = [0.75, 0.25]; 1/2 (0.5 ln(0.5/0.75) + 0.5 ln(0.5/0.25)) + 1/2 ln(1/0.75)
+    hand = 0.5 * (0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(2.0)) + 0.5 * math.log(1 / 0.75)
+    torch.testing.assert_close(jensen_shannon(q, r), torch.tensor([math.log(2), hand]))
+
+
+def test_jsd_gradient_is_finite_at_zero_probabilities():
+    q = torch.tensor([[1.0, 0.0, 0.0]], requires_grad=True)
+    jensen_shannon(q, torch.tensor([[0.0, 0.5, 0.5]])).sum().backward()
+    assert torch.isfinite(q.grad).all()
+
+
+# --------------------------------------------------------------------------- regulariser, Eq. (jecl-reg)
+
+
+def test_frequency_regularizer_uniform_zero_collapsed_log_k():
+    k = 5
+    assert float(frequency_regularizer(torch.full((7, k), 1 / k))) == pytest.approx(0.0, abs=1e-6)
+    collapsed = torch.zeros(7, k)
+    collapsed[:, 2] = 1
+    assert float(frequency_regularizer(collapsed)) == pytest.approx(math.log(k), rel=1e-6)
+    # hand value: f = [0.75, 0.25], KL(f || [0.5, 0.5])
+    f = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    assert float(frequency_regularizer(f)) == pytest.approx(0.75 * math.log(1.5) + 0.25 * math.log(0.5), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- Hungarian alignment
+
+
+def test_alignment_recovers_a_known_permutation():
+    rng = np.random.RandomState(0)
+    image = rng.randint(0, 6, size=300)
+    perm = np.array([3, 5, 0, 1, 4, 2])  # image cluster j is text cluster perm[j]
+    text = perm[image]
+    noisy = text.copy()
+    flip = rng.rand(300) < 0.15
+    noisy[flip] = rng.randint(0, 6, size=flip.sum())
+    order = align_text_clusters(image, noisy, 6)
+    np.testing.assert_array_equal(order, perm)
+    # text_centers[order] puts text centre perm[j] at row j
+    centers = np.arange(6)[:, None] * np.ones((1, 2))
+    np.testing.assert_array_equal(centers[order][:, 0], perm)
+
+
+def test_alignment_fills_unused_clusters():
+    order = align_text_clusters(np.array([0, 0, 1, 1]), np.array([2, 2, 2, 2]), 3)
+    assert sorted(order.tolist()) == [0, 1, 2] and order[0] == 2
+
+
+# --------------------------------------------------------------------------- joint target, Eq. (jecl-p)
+
+
+def test_joint_target_hand_value_and_missing_text_uses_image_term_alone():
+    q, r = _rows(8, 3, seed=2), _rows(8, 3, seed=3)
+    has_text = torch.tensor([True] * 6 + [False] * 2)
+    p = joint_target_distribution(q, r, has_text, alpha=0.3)
+    torch.testing.assert_close(p.sum(1), torch.ones(8))
+    f, g = q.sum(0), r[:6].sum(0)
+    w = 0.3 * q[0] ** 2 / f + 0.7 * r[0] ** 2 / g
+    torch.testing.assert_close(p[0], w / w.sum())
+    # without text: DEC's target of the image assignments, whatever r says
+    torch.testing.assert_close(p[6:], target_distribution(q)[6:])
+    r_changed = r.clone()
+    r_changed[6:] = torch.tensor([1.0, 0.0, 0.0])
+    torch.testing.assert_close(joint_target_distribution(q, r_changed, has_text, 0.3), p)
+
+
+def test_joint_target_alpha_one_is_dec_target():
+    q, r = _rows(seed=4), _rows(seed=5)
+    torch.testing.assert_close(joint_target_distribution(q, r, torch.ones(20, dtype=torch.bool), 1.0), target_distribution(q))
+
+
+def test_kl_text_term_is_zero_without_text():
+    q, r = _rows(seed=6), _rows(seed=7)
+    p = joint_target_distribution(q, r, torch.ones(20, dtype=torch.bool))
+    _, kl_r = joint_clustering_loss(p, q, r, torch.zeros(20, dtype=torch.bool))
+    assert float(kl_r) == 0.0
+    # half the samples with text: their KL summed, divided by the whole batch
+    mask = torch.arange(20) < 10
+    _, kl_half = joint_clustering_loss(p, q, r, mask)
+    per_sample = (p * (p.log() - r.log())).sum(1)
+    assert float(kl_half) == pytest.approx(float(per_sample[:10].sum() / 20), rel=1e-5)
+
+
+def test_combined_assignment():
+    q, r = _rows(seed=8), _rows(seed=9)
+    mask = torch.arange(20) % 2 == 0
+    c = combined_assignment(q, r, mask, 0.25)
+    torch.testing.assert_close(c[mask], 0.25 * q[mask] + 0.75 * r[mask])
+    torch.testing.assert_close(c[~mask], q[~mask])
+
+
+# --------------------------------------------------------------------------- the estimator
+
+
+def _blobs(n_per=30, k=3, seed=0):
+    rng = np.random.RandomState(seed)
+    y = np.repeat(np.arange(k), n_per)
+    image = rng.randn(k, 12)[y] * 3 + rng.randn(len(y), 12)
+    text = rng.randn(k, 6)[y] * 3 + rng.randn(len(y), 6)
+    return [image.astype(np.float32), text.astype(np.float32)], y
+
+
+FAST = dict(hidden_dims=(16, 4), pretrain_epochs=5, epochs=5, batch_size=32, lr=1e-3)
+
+
+def test_fit_predict_shapes_and_quality():
+    views, y = _blobs()
+    model = JECL(3, random_state=0, **FAST).fit(views)
+    from mmc_teach.metrics import clustering_accuracy
+
+    assert model.labels_.shape == (90,)
+    assert clustering_accuracy(y, model.labels_) > 0.9
+    proba = model.predict_proba(views)
+    np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
+    np.testing.assert_array_equal(model.predict(views), model.labels_)
+    assert model.transform(views).shape == (90, 8)
+    assert {"loss", "kl_image", "kl_text", "jsd", "reg", "label_change"} <= set(model.history_[0])
+
+
+def test_determinism_same_seed_bitwise():
+    views, _ = _blobs()
+    a = JECL(3, random_state=3, **FAST).fit(views)
+    b = JECL(3, random_state=3, **FAST).fit(views)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.history_ == b.history_
+    np.testing.assert_array_equal(a.image_centers_, b.image_centers_)
+
+
+def test_fit_leaves_global_rng_alone():
+    views, _ = _blobs()
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    JECL(3, random_state=0, **FAST).fit(views)
+    assert torch.equal(torch.rand(1), expected)
+
+
+def test_all_text_missing_reduces_to_image_model():
+    views, y = _blobs()
+    none = np.zeros(90, dtype=bool)
+    a = JECL(3, random_state=0, **FAST).fit(views, text_mask=none)
+    other_text = [views[0], np.random.RandomState(9).randn(90, 6).astype(np.float32)]
+    b = JECL(3, random_state=0, **FAST).fit(other_text, text_mask=none)
+    # the text never enters: same labels and losses whatever the text view holds
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert all(h["kl_text"] == 0 and h["jsd"] == 0 for h in a.history_)
+    # predict_proba is the image assignment q alone
+    q = a.predict_proba(views, text_mask=none)
+    np.testing.assert_allclose(q.sum(1), 1, atol=1e-5)
+    assert np.isnan(a.transform(views, text_mask=none)[:, 4:]).all()
+
+
+def test_partly_missing_text_and_ablations_run():
+    views, y = _blobs()
+    mask = np.arange(90) % 3 != 0
+    for kw in ({}, {"alignment": False}, {"regularizer": False}, {"alignment": False, "regularizer": False}, {"align_clusters": False}):
+        model = JECL(3, random_state=0, **FAST, **kw).fit(views, text_mask=mask)
+        assert model.labels_.shape == (90,)
+    off = JECL(3, random_state=0, alignment=False, regularizer=False, **FAST).fit(views)
+    assert all(np.isfinite(h["jsd"]) for h in off.history_)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda v: [v[0], v[1][:50]], "different numbers of rows"),
+        (lambda v: [v[0]], "at least 2"),
+        (lambda v: [v[0], v[1], v[1]], "at most 2"),
+        (lambda v: [np.where(np.arange(90)[:, None] == 4, np.nan, v[0]), v[1]], r"views\[0\] contains NaN"),
+        (lambda v: [v[0], np.where(np.arange(90)[:, None] < 10, np.nan, v[1])], "text_mask"),
+        (lambda v: [v[0], np.zeros_like(v[1])], "text_mask"),
+        (lambda v: [v[0], np.full_like(v[1], np.nan)], "text_mask"),
+    ],
+)
+def test_bad_views(make, match):
+    views, _ = _blobs()
+    with pytest.raises(ValueError, match=match):
+        JECL(3, **FAST).fit(make(views))
+
+
+def test_bad_arguments():
+    views, _ = _blobs()
+    with pytest.raises(TypeError, match="text_mask"):
+        JECL(3, **FAST).fit(views, text_mask=np.ones(90))
+    with pytest.raises(ValueError, match="text_mask"):
+        JECL(3, **FAST).fit(views, text_mask=np.ones(80, bool))
+    with pytest.raises(TypeError, match="keyword"):
+        JECL(3, **FAST).fit(views, np.ones(90, bool))
+    with pytest.raises(ValueError, match="fewer than n_clusters"):
+        JECL(3, **FAST).fit(views, text_mask=np.arange(90) < 2)
+    with pytest.raises(ValueError, match="alpha"):
+        JECL(3, alpha=1.5, **FAST).fit(views)
+    with pytest.raises(ValueError, match="beta"):
+        JECL(3, beta=-1, **FAST).fit(views)
+    with pytest.raises(ValueError, match="n_samples=90"):
+        JECL(100, **FAST).fit(views)
+
+
+def test_predict_before_fit_and_wrong_width():
+    from sklearn.exceptions import NotFittedError
+
+    views, _ = _blobs()
+    with pytest.raises(NotFittedError):
+        JECL(3).predict(views)
+    model = JECL(3, random_state=0, **FAST).fit(views)
+    with pytest.raises(ValueError, match="features"):
+        model.predict([views[0][:, :5], views[1]])
+
+
+def test_non_finite_loss_raises():
+    from mmc_teach._base import NonFiniteLossError
+
+    views, _ = _blobs()
+    with pytest.raises(NonFiniteLossError, match="JECL"):
+        JECL(3, random_state=0, **{**FAST, "lr": 1e30}).fit(views)
+
+
+def test_clone_keeps_parameters():
+    from sklearn.base import clone
+
+    model = JECL(3, alpha=0.3, hidden_dims=(8, 2))
+    assert clone(model).get_params() == model.get_params()
