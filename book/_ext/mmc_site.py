@@ -1,0 +1,50 @@
+"""Small site features and fixes for the book's HTML; the browser test (tests/site/test_site.py) checks them.
+
+Loaded through ``sphinx: local_extensions`` in ``_config.yml``.
+
+- The Colab install guard (every chapter's first code cell, ``if "google.colab" in sys.modules: %pip install
+  ...``) is only for Colab: the site leaves it out, the notebooks keep it.
+- sphinx-thebe's inline configuration script (``const THEBE_JS_URL = ...``) ends up twice in every page
+  under Jupyter Book 1, and the second copy throws "Identifier 'THEBE_JS_URL' has already been declared"
+  in the browser. Keep one copy of every script.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from docutils import nodes
+
+_GUARD = re.compile(r"""["']google\.colab["']\s+in\s+sys\.modules""")
+
+
+def _drop_colab_guard(app: Any, doctree: nodes.document) -> None:
+    for cell in doctree.findall(nodes.container):
+        if "cell" in cell.get("classes", []) and cell.get("nb_element") == "cell_code":
+            outputs = [child for child in cell.children if "cell_output" in child.get("classes", [])]
+            if not outputs and _GUARD.search(cell.astext()):
+                cell.parent.remove(cell)
+            return  # only the first code cell can be the guard
+
+
+def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for script in scripts:
+        # the two copies differ only in filename None versus "": compare file and attributes
+        key = (getattr(script, "filename", None) or "", repr(sorted(getattr(script, "attributes", {}).items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append(script)
+    context["script_files"] = unique
+
+
+def setup(app: Any) -> dict:
+    app.connect("doctree-read", _drop_colab_guard)
+    app.connect("html-page-context", _dedupe_scripts)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
