@@ -4,6 +4,9 @@ Loaded through ``sphinx: local_extensions`` in ``_config.yml``.
 
 - The Colab install guard (every chapter's first code cell, ``if "google.colab" in sys.modules: %pip install
   ...``) is only for Colab: the site leaves it out, the notebooks keep it.
+- ``mmc_teach.KMeans`` and the package's other lazy names (``mmc_teach._LAZY``) are documented where they
+  are defined (``mmc_teach.kmeans.KMeans``); a cross-reference to the short name resolves to that entry,
+  so chapters and docstrings may write either.
 - sphinx-thebe's inline configuration script (``const THEBE_JS_URL = ...``) ends up twice in every page
   under Jupyter Book 1, and the second copy throws "Identifier 'THEBE_JS_URL' has already been declared"
   in the browser. Keep one copy of every script.
@@ -28,6 +31,23 @@ def _drop_colab_guard(app: Any, doctree: nodes.document) -> None:
             return  # only the first code cell can be the guard
 
 
+def _resolve_lazy_names(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    prefix, _, name = target.rpartition(".")
+    if prefix != "mmc_teach":
+        return None
+    import mmc_teach
+
+    module = getattr(mmc_teach, "_LAZY", {}).get(name)
+    if module is None:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
+                               f"mmc_teach.{module}.{name}", node, contnode)
+
+
 def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
     scripts = context.get("script_files")
     if not scripts:
@@ -46,5 +66,6 @@ def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, d
 
 def setup(app: Any) -> dict:
     app.connect("doctree-read", _drop_colab_guard)
+    app.connect("missing-reference", _resolve_lazy_names)
     app.connect("html-page-context", _dedupe_scripts)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
