@@ -7,6 +7,7 @@ Loaded through ``sphinx: local_extensions`` in ``_config.yml``.
 - ``mmc_teach.KMeans`` and the package's other lazy names (``mmc_teach._LAZY``) are documented where they
   are defined (``mmc_teach.kmeans.KMeans``); a cross-reference to the short name resolves to that entry,
   so chapters and docstrings may write either.
+- ``static/mmc_site.css``: hides the theme's duplicate top bar on wide screens (see the file).
 - sphinx-thebe's inline configuration script (``const THEBE_JS_URL = ...``) ends up twice in every page
   under Jupyter Book 1, and the second copy throws "Identifier 'THEBE_JS_URL' has already been declared"
   in the browser. Keep one copy of every script.
@@ -14,6 +15,7 @@ Loaded through ``sphinx: local_extensions`` in ``_config.yml``.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -64,7 +66,13 @@ def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, d
     context["script_files"] = unique
 
 
+def _add_static(app: Any) -> None:
+    app.config.html_static_path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "static"))
+
+
 def setup(app: Any) -> dict:
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("mmc_site.css")
     app.connect("doctree-read", _drop_colab_guard)
     app.connect("missing-reference", _resolve_lazy_names)
     app.connect("html-page-context", _dedupe_scripts)
