@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["critic_landscape", "sharpening_demo"]
+__all__ = ["critic_landscape", "sharpening_demo", "kmeans_steps"]
 
 
 def critic_landscape(
@@ -154,3 +154,65 @@ def sharpening_demo(z: Any, centers: Any, alpha: float = 1.0, power: float = 2.0
         return -(r * np.log(np.clip(r, 1e-300, None))).sum(axis=1)
 
     return {"q": q_np, "p": p_np, "entropy_q": entropy(q_np), "entropy_p": entropy(p_np)}
+
+
+def kmeans_steps(
+    X: Any, n_clusters: int, n_steps: int = 10, random_state: int = 0, init: str = "random"
+) -> dict[str, np.ndarray]:
+    """Every intermediate state of Lloyd's algorithm (lab of chapter "k-means").
+
+    Step 0 holds the initial centres; step t + 1 moves every centre to the mean of the points
+    assigned to it at step t, Eq. (eq-kmeans-update), and reassigns every point to its nearest
+    centre, Eq. (eq-kmeans-assign). A cluster that loses all its points keeps its centre (the
+    library's :class:`mmc_teach.KMeans` re-seeds it instead). Plain NumPy, as the chapter's
+    from-scratch cells.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+        Data (the lab uses d = 2 so that it can draw the steps).
+    n_clusters : int
+        Number of clusters k (1 <= k <= n).
+    n_steps : int
+        Number of Lloyd iterations to record (>= 0).
+    random_state : int
+        Seeds the initialisation.
+    init : {"random", "k-means++"} or array of shape (k, d)
+        ``"random"``: k distinct data points; ``"k-means++"``: the greedy seeding of
+        :func:`mmc_teach.kmeans.kmeans_plusplus`; an array: these starting centres.
+
+    Returns
+    -------
+    dict with ``centers`` (n_steps + 1, k, d), ``labels`` (n_steps + 1, n) -- the assignment to
+    that step's centres -- and ``inertia`` (n_steps + 1,), which never increases.
+    """
+    from ._base import check_array, check_n_clusters, check_positive, check_random_state
+
+    X = check_array(X, "X", dtype=np.float64)
+    k = check_n_clusters(n_clusters, len(X))
+    check_positive("n_steps", n_steps, integer=True, allow_zero=True)
+    rng = check_random_state(random_state)
+    if not isinstance(init, str):
+        centers = check_array(init, "init", dtype=np.float64)
+        if centers.shape != (k, X.shape[1]):
+            raise ValueError(f"init has shape {centers.shape}, expected (n_clusters, n_features) = {(k, X.shape[1])}.")
+    elif init == "random":
+        centers = X[rng.choice(len(X), size=k, replace=False)]
+    elif init == "k-means++":
+        import torch
+
+        from .kmeans import kmeans_plusplus
+
+        centers = kmeans_plusplus(torch.from_numpy(X), k, rng)[0].numpy()
+    else:
+        raise ValueError(f"init={init!r} must be 'random' or 'k-means++'.")
+    all_centers, all_labels, all_inertia = [], [], []
+    for step in range(n_steps + 1):
+        if step > 0:  # update: each centre moves to the mean of its points
+            centers = np.stack([X[labels == j].mean(axis=0) if (labels == j).any() else centers[j] for j in range(k)])
+        sq = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)  # (n, k)
+        labels = sq.argmin(axis=1)
+        all_centers.append(centers.copy())
+        all_labels.append(labels)
+        all_inertia.append(sq[np.arange(len(X)), labels].sum())
+    return {"centers": np.stack(all_centers), "labels": np.stack(all_labels), "inertia": np.array(all_inertia)}
