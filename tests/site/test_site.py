@@ -15,6 +15,7 @@ must not depend on the network; MathJax is served by the site itself). For every
   none is a TeX error (``mjx-merror``), and no raw ``$$`` is left in the text outside code;
 - every image loaded (``naturalWidth > 0``);
 - every link to another page of the site points to a file that exists;
+- exercise solutions start hidden, and their toggle button shows them;
 - on notebook pages, the Binder and Colab launch buttons link to this very notebook, and the Colab install
   guard cell is not shown.
 
@@ -242,6 +243,16 @@ def test_page(page_path, base_url, browser_context):
                 if url not in links:
                     near = sorted(h for h in links if urlsplit(url).netloc in h)
                     problems.append(f"{name} launch button missing or wrong: expected {url}, found {near}")
+
+        # Exercise solutions start hidden (sphinx-togglebutton), and the toggle opens them.
+        hidden = page.evaluate("() => [...document.querySelectorAll('.solution')].map(s => s.classList.contains('toggle-hidden'))")
+        if not all(hidden):
+            problems.append(f"{hidden.count(False)} of {len(hidden)} exercise solutions are not hidden behind a toggle")
+        elif hidden:
+            page.click(".solution .toggle-button")
+            page.wait_for_timeout(300)
+            if page.evaluate("() => document.querySelector('.solution').classList.contains('toggle-hidden')"):
+                problems.append("clicking the first solution's toggle button does not show the solution")
 
         if re.match(r"^(intro|\d\d_[\w-]+)$", stem):
             SHOTS.mkdir(parents=True, exist_ok=True)
