@@ -1,0 +1,413 @@
+"""Contrastive multi-modal clustering, CMMC (Xu et al. 2021; chapter "CMMC").
+
+CMMC (arXiv 2106.11193 v1) names three parts; its published successor MFLVC (Xu et al., CVPR
+2022) fills in the details, and this module follows that design. Equation labels refer to the
+chapter ``08_cmmc``:
+
+1. one autoencoder per modality, kept reconstructing (:math:`L_R`, Eq. ``cmmc-rec``), so the
+   low-level features ``z^m`` stay modality specific;
+2. the feature contrastive module: a shared head ``h^m = normalize(W_F z^m)`` trained with
+   :func:`nt_xent` (Eq. ``cmmc-ntxent``) between every pair of modalities;
+3. the label contrastive module: a shared softmax head ``q^m = softmax(W_L z^m)`` whose cluster
+   COLUMNS are contrasted across modalities (:func:`label_contrastive_loss`, Eq. ``cmmc-label``)
+   plus the cluster-size term :func:`cluster_entropy_term` (Eq. ``cmmc-entropy``);
+4. pseudo labels: k-means on the min-max scaled ``h^m``, matched to the current predictions by
+   the Hungarian algorithm (:func:`matched_pseudo_labels`, Eq. ``cmmc-match``), then fine-tuning
+   with cross-entropy on the logits (Eq. ``cmmc-ce``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._base import (
+    check_feature_width,
+    check_finite_losses,
+    check_n_clusters,
+    check_positive,
+    check_random_state,
+    check_views,
+    get_device,
+    minibatches,
+    progress,
+    seeded,
+    torch_seed_from,
+)
+from .nn import MLPAutoencoder, as_tensor, pretrain_autoencoder
+
+__all__ = [
+    "nt_xent",
+    "cluster_entropy_term",
+    "label_contrastive_loss",
+    "min_max_scale",
+    "matched_pseudo_labels",
+    "CMMCNetwork",
+    "CMMC",
+]
+
+
+# --------------------------------------------------------------------------- equations
+
+
+def nt_xent(h_a: torch.Tensor, h_b: torch.Tensor, tau: float = 0.5) -> torch.Tensor:
+    """NT-Xent between two paired sets of vectors, Eq. (cmmc-ntxent) (SimCLR's loss).
+
+    Row i of ``h_a`` and row i of ``h_b`` are a positive pair; the other 2N-2 rows of both sets
+    are negatives. With cosine similarity s and the self-similarity masked out, each of the 2N
+    anchors a contributes ``-s(a, a+)/tau + log sum_{b != a} exp(s(a, b)/tau)``; the loss is the
+    mean over the 2N anchors (so the loss is symmetric in the two views).
+
+    Parameters
+    ----------
+    h_a, h_b : Tensor of shape (N, d)
+        Paired vectors (normalised here, so any scale is fine).
+    tau : float
+        Temperature: small values sharpen the softmax over similarities.
+
+    Returns
+    -------
+    Tensor, scalar.
+    """
+    n = h_a.shape[0]
+    h = F.normalize(torch.cat([h_a, h_b]), dim=1)  # (2N, d), unit rows
+    sim = h @ h.T / tau  # (2N, 2N) cosine similarities / tau
+    # A sample is trivially similar to itself; -inf removes it from the 2N-1-way softmax.
+    self_mask = torch.eye(2 * n, dtype=torch.bool, device=h.device)
+    sim = sim.masked_fill(self_mask, float("-inf"))
+    rows = torch.arange(2 * n, device=h.device)
+    positive = torch.cat([rows[n:], rows[:n]])  # anchor i in view a <-> i in view b
+    return (torch.logsumexp(sim, dim=1) - sim[rows, positive]).mean()
+
+
+def cluster_entropy_term(q: torch.Tensor) -> torch.Tensor:
+    """Cluster-size term log K + sum_k p_k log p_k, Eq. (cmmc-entropy).
+
+    ``p_k`` is the share of the batch assigned to cluster k (column mean of ``q``). The term is
+    log K minus the entropy of ``p``: 0 for equal cluster sizes, log K when everything collapses
+    into one cluster, so minimising it works against the trivial one-cluster solution.
+
+    Parameters
+    ----------
+    q : Tensor of shape (N, K), rows summing to one.
+    """
+    p = q.sum(dim=0) / q.sum()  # (K,)
+    # xlogy gives 0 * log 0 = 0 for an empty cluster instead of NaN.
+    return np.log(q.shape[1]) + torch.special.xlogy(p, p).sum()
+
+
+def label_contrastive_loss(q_a: torch.Tensor, q_b: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """Label contrastive loss of two modalities, Eq. (cmmc-label).
+
+    Column k of ``q^m`` (length N) describes cluster k by which samples it holds. The same
+    cluster in the other modality is the positive, the 2K-2 other columns are negatives:
+    NT-Xent on the TRANSPOSED assignments, plus the cluster-size term of each modality.
+
+    Parameters
+    ----------
+    q_a, q_b : Tensor of shape (N, K)
+        Soft cluster assignments of the same N samples in two modalities.
+    tau : float
+        Temperature of the column contrast (1.0 in MFLVC).
+    """
+    return nt_xent(q_a.T, q_b.T, tau) + cluster_entropy_term(q_a) + cluster_entropy_term(q_b)
+
+
+def min_max_scale(h: torch.Tensor) -> torch.Tensor:
+    """Scale every column of ``h`` to [0, 1] (scikit-learn's MinMaxScaler), before k-means."""
+    low, high = h.min(dim=0).values, h.max(dim=0).values
+    return (h - low) / (high - low).clamp_min(1e-12)  # a constant column maps to 0
+
+
+def matched_pseudo_labels(pseudo: np.ndarray, predicted: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Rename k-means pseudo labels to agree with the current predictions, Eq. (cmmc-match).
+
+    k-means numbers its clusters arbitrarily. The renaming that maximises the number of samples
+    whose pseudo label equals the prediction is a maximum-weight matching on the K x K
+    confusion matrix, solved by the Hungarian algorithm (``mmc_teach.metrics.hungarian_match``).
+    Training on the renamed labels then refines the clusters instead of permuting them.
+
+    Parameters
+    ----------
+    pseudo : int array of shape (N,)
+        k-means labels in 0..K-1 on the high-level features.
+    predicted : int array of shape (N,)
+        Current predictions ``argmax_k q_ik`` in 0..K-1.
+    n_clusters : int
+        K. Pseudo clusters left unmatched (when the predictions use fewer than K clusters) take
+        the unused ids in increasing order, so every target stays a valid class index.
+    """
+    from .metrics import hungarian_match
+
+    pseudo, predicted = np.asarray(pseudo, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
+    mapping = hungarian_match(predicted, pseudo)  # {pseudo cluster: predicted cluster}
+    unused = iter(sorted(set(range(n_clusters)) - set(mapping.values())))
+    for c in range(n_clusters):
+        if c not in mapping:
+            mapping[c] = next(unused)
+    lookup = np.array([mapping[c] for c in range(n_clusters)], dtype=np.int64)
+    return lookup[pseudo]
+
+
+# --------------------------------------------------------------------------- network
+
+
+class CMMCNetwork(nn.Module):
+    """One autoencoder per modality plus the two shared heads.
+
+    ``forward`` returns four lists (one entry per modality): low-level features ``z`` (N, d_z),
+    high-level features ``h`` (N, high_dim, unit rows), cluster logits (N, K) and reconstructions.
+    """
+
+    def __init__(self, input_dims: Sequence[int], n_clusters: int, hidden_dims: Sequence[int], high_dim: int) -> None:
+        super().__init__()
+        self.autoencoders = nn.ModuleList(MLPAutoencoder(d, hidden_dims) for d in input_dims)
+        feature_dim = int(hidden_dims[-1])
+        # Shared across modalities: the heads map every modality into ONE space / ONE set of clusters.
+        self.feature_head = nn.Linear(feature_dim, high_dim)
+        self.label_head = nn.Linear(feature_dim, n_clusters)  # logits; softmax applied where needed
+
+    def forward(self, xs: Sequence[torch.Tensor], decode: bool = True) -> tuple[list, list, list, list]:
+        zs, hs, logits, x_hats = [], [], [], []
+        for ae, x in zip(self.autoencoders, xs):
+            z = ae.encode(x)
+            zs.append(z)
+            hs.append(F.normalize(self.feature_head(z), dim=1))
+            logits.append(self.label_head(z))
+            # The decoders cost as much as the encoders; fine-tuning and inference skip them.
+            x_hats.append(ae.decode(z) if decode else None)
+        return zs, hs, logits, x_hats
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+class CMMC(ClusterMixin, BaseEstimator):
+    """Contrastive multi-modal clustering for two or more paired modalities.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters K.
+    feature_dim : int
+        Width of the low-level features z^m (the autoencoders' code; 512 in MFLVC).
+    high_dim : int
+        Width of the high-level features h^m (128).
+    tau_feature, tau_label : float
+        Temperatures of the feature (0.5) and label (1.0) contrast.
+    hidden_dims : tuple of int
+        Hidden widths of every autoencoder before the code layer (500, 500, 2000).
+    pretrain_epochs, contrastive_epochs, finetune_epochs : int
+        Lengths of the three phases (MFLVC: 200, 50, 50 -- far too long for a CPU notebook).
+    lr : float
+        Adam learning rate of all phases.
+    batch_size : int
+        Mini-batch size of pretraining and contrastive training; fine-tuning is full batch.
+    feature_contrast, label_contrast, finetune : bool
+        Ablation switches for the feature module, the label module and the fine-tuning phase.
+    n_init : int
+        k-means restarts for the pseudo labels (MFLVC uses 100).
+    device : str or None
+        Torch device; ``None`` picks CUDA if available.
+    random_state : int, RandomState or None
+        Seeds weights, batch order and k-means.
+    verbose : bool
+        Progress bars.
+
+    Attributes
+    ----------
+    labels_ : ndarray (n_samples,)
+        Cluster of every training sample: argmax of the mean over modalities of q^m.
+    network_ : CMMCNetwork
+    history_ : list of dict
+        One record per epoch: ``phase`` and the named loss terms.
+
+    Examples
+    --------
+    >>> model = CMMC(n_clusters=10, random_state=0).fit([X_mnist, X_usps])   # doctest: +SKIP
+    >>> model.labels_[:5]                                                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        n_clusters: int,
+        feature_dim: int = 512,
+        high_dim: int = 128,
+        tau_feature: float = 0.5,
+        tau_label: float = 1.0,
+        hidden_dims: Sequence[int] = (500, 500, 2000),
+        pretrain_epochs: int = 200,
+        contrastive_epochs: int = 50,
+        finetune_epochs: int = 50,
+        lr: float = 3e-4,
+        batch_size: int = 256,
+        feature_contrast: bool = True,
+        label_contrast: bool = True,
+        finetune: bool = True,
+        n_init: int = 10,
+        device: str | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.feature_dim = feature_dim
+        self.high_dim = high_dim
+        self.tau_feature = tau_feature
+        self.tau_label = tau_label
+        self.hidden_dims = hidden_dims
+        self.pretrain_epochs = pretrain_epochs
+        self.contrastive_epochs = contrastive_epochs
+        self.finetune_epochs = finetune_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.feature_contrast = feature_contrast
+        self.label_contrast = label_contrast
+        self.finetune = finetune
+        self.n_init = n_init
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _validate_params(self, n_samples: int) -> None:
+        check_n_clusters(self.n_clusters, n_samples)
+        for name in ("feature_dim", "high_dim", "batch_size", "n_init"):
+            check_positive(name, getattr(self, name), integer=True)
+        for name in ("pretrain_epochs", "contrastive_epochs", "finetune_epochs"):
+            check_positive(name, getattr(self, name), integer=True, allow_zero=True)
+        for name in ("tau_feature", "tau_label", "lr"):
+            check_positive(name, getattr(self, name))
+        if not (self.label_contrast or self.finetune):
+            raise ValueError(
+                "label_contrast=False together with finetune=False leaves the cluster head untrained; "
+                "enable at least one of them."
+            )
+
+    def fit(self, views: Sequence, y: None = None) -> "CMMC":
+        """Train on paired ``views`` (a list of arrays, one per modality, same rows). ``y`` is ignored."""
+        views = check_views(views, "views", min_views=2)
+        n = len(views[0])
+        self._validate_params(n)
+        rng = check_random_state(self.random_state)
+        self.device_ = get_device(self.device)
+        self.n_features_in_views_ = [X.shape[1] for X in views]
+        self.history_: list[dict] = []
+        with seeded(torch_seed_from(rng), self.device_) as gen:
+            xs = [as_tensor(X, self.device_) for X in views]
+            hidden = [*map(int, self.hidden_dims), int(self.feature_dim)]
+            net = CMMCNetwork(self.n_features_in_views_, self.n_clusters, hidden, self.high_dim).to(self.device_)
+            self.network_ = net
+
+            # Phase 1, Eq. (cmmc-rec): each autoencoder learns its own modality (plain MSE, as MFLVC).
+            for m, (ae, x) in enumerate(zip(net.autoencoders, xs)):
+                for rec in pretrain_autoencoder(ae, x, epochs=self.pretrain_epochs, batch_size=self.batch_size,
+                                                lr=self.lr, noise=0.0, generator=gen, verbose=self.verbose,
+                                                desc=f"pretrain view {m}"):
+                    self.history_.append({"phase": "pretrain", "view": m, **rec})
+
+            # Phase 2, Eq. (cmmc-total): contrast high-level features and cluster columns, keep reconstructing.
+            optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
+            net.train()
+            for epoch in progress(range(self.contrastive_epochs), self.verbose, "contrastive"):
+                sums = {"reconstruction": 0.0, "feature_contrastive": 0.0, "label_contrastive": 0.0}
+                for idx in minibatches(n, self.batch_size, gen):
+                    terms = self._contrastive_terms(net, [x[idx.to(self.device_)] for x in xs])
+                    loss = sum(terms.values())
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    for key, value in terms.items():
+                        sums[key] += float(value.detach()) * len(idx) / n
+                record = {**sums, "loss": sum(sums.values())}
+                check_finite_losses(record, epoch + 1, "CMMC contrastive training")
+                self.history_.append({"phase": "contrastive", "epoch": epoch + 1, **record})
+
+            # Phase 3, Eqs. (cmmc-match, cmmc-ce): fine-tune on matched k-means pseudo labels.
+            if self.finetune:
+                pseudo = self._pseudo_labels(net, xs, rng)
+                for epoch in progress(range(self.finetune_epochs), self.verbose, "fine-tune"):
+                    net.train()
+                    _, _, logits, _ = net(xs, decode=False)  # full batch, as MFLVC
+                    loss = 0.0
+                    for m, lm in enumerate(logits):
+                        predicted = lm.detach().argmax(dim=1).cpu().numpy()
+                        target = torch.as_tensor(matched_pseudo_labels(pseudo[m], predicted, self.n_clusters), device=self.device_)
+                        # cross_entropy takes LOGITS: it applies log-softmax itself (logsumexp, stable).
+                        loss = loss + F.cross_entropy(lm, target)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    record = {"cross_entropy": float(loss.detach())}
+                    check_finite_losses(record, epoch + 1, "CMMC fine-tuning")
+                    self.history_.append({"phase": "finetune", "epoch": epoch + 1, **record})
+            net.eval()
+            self.labels_ = self.predict_proba(views).argmax(axis=1)
+        return self
+
+    def _contrastive_terms(self, net: CMMCNetwork, xs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The named terms of Eq. (cmmc-total) on one mini-batch."""
+        _, hs, logits, x_hats = net(xs)
+        qs = [torch.softmax(lm, dim=1) for lm in logits]
+        zero = xs[0].new_zeros(())
+        terms = {"reconstruction": sum(F.mse_loss(xh, x) for xh, x in zip(x_hats, xs)),
+                 "feature_contrastive": zero, "label_contrastive": zero}
+        for a, b in combinations(range(len(xs)), 2):  # every pair of modalities
+            if self.feature_contrast:
+                terms["feature_contrastive"] = terms["feature_contrastive"] + nt_xent(hs[a], hs[b], self.tau_feature)
+            if self.label_contrast:
+                terms["label_contrastive"] = terms["label_contrastive"] + label_contrastive_loss(qs[a], qs[b], self.tau_label)
+        return terms
+
+    @torch.no_grad()
+    def _pseudo_labels(self, net: CMMCNetwork, xs: list[torch.Tensor], rng: np.random.RandomState) -> list[np.ndarray]:
+        """k-means on each modality's min-max scaled high-level features."""
+        from .kmeans import KMeans
+
+        net.eval()
+        _, hs, _, _ = net(xs, decode=False)
+        return [np.asarray(KMeans(self.n_clusters, n_init=self.n_init, random_state=rng.randint(2**31 - 1),
+                                  device=self.device_).fit(min_max_scale(h)).labels_, dtype=np.int64) for h in hs]
+
+    # ------------------------------------------------------------------ inference
+    def _forward(self, views: Sequence) -> tuple[list, list, list]:
+        check_is_fitted(self, "network_")
+        views = check_views(views, "views", min_views=2)
+        if len(views) != len(self.n_features_in_views_):
+            raise ValueError(f"views has {len(views)} views, but the model was fitted on {len(self.n_features_in_views_)}.")
+        for m, (X, d) in enumerate(zip(views, self.n_features_in_views_)):
+            check_feature_width(X, d, f"views[{m}]")
+        self.network_.eval()
+        with torch.no_grad():
+            zs, hs, logits, _ = self.network_([as_tensor(X, self.device_) for X in views], decode=False)
+        return zs, hs, logits
+
+    def predict_proba(self, views: Sequence) -> np.ndarray:
+        """Mean over modalities of the soft assignments q^m, shape (n_samples, K)."""
+        _, _, logits = self._forward(views)
+        return torch.stack([torch.softmax(lm, dim=1) for lm in logits]).mean(dim=0).cpu().numpy()
+
+    def predict(self, views: Sequence) -> np.ndarray:
+        """Cluster index of each sample: argmax of :meth:`predict_proba`."""
+        return self.predict_proba(views).argmax(axis=1)
+
+    def transform(self, views: Sequence) -> np.ndarray:
+        """High-level features: the mean over modalities of h^m, shape (n_samples, high_dim)."""
+        _, hs, _ = self._forward(views)
+        return torch.stack(hs).mean(dim=0).cpu().numpy()
+
+    def transform_views(self, views: Sequence, level: str = "high") -> list[np.ndarray]:
+        """Per-modality features: ``level="low"`` gives z^m (feature_dim), ``"high"`` gives h^m."""
+        if level not in ("low", "high"):
+            raise ValueError(f"level={level!r} must be 'low' or 'high'.")
+        zs, hs, _ = self._forward(views)
+        return [t.cpu().numpy() for t in (zs if level == "low" else hs)]
+
+    def fit_predict(self, views: Sequence, y: None = None) -> np.ndarray:
+        return self.fit(views).labels_
