@@ -210,14 +210,13 @@ def check_chapter(nb, name: str, placeholder_exists: bool = False) -> list[str]:
             add(i, f"exercise {label!r} has no solution: add ```{{solution}} {label}\n:class: dropdown\n...\n```")
 
     # 6. executed, in order, no errors, PNG not SVG
-    counts = []
+    counts, unexecuted = [], []
     for i, cell in code:
         if not cell.source.strip():
             add(i, "empty code cell: delete it (it is never executed)")
             continue
         if cell.get("execution_count") is None:
-            add(i, "code cell was not executed (execution_count is null): execute the notebook with the "
-                   "canonical nbconvert command and commit the outputs")
+            unexecuted.append(i)
         counts.append(cell.get("execution_count"))
         tags = cell.metadata.get("tags", [])
         for output in cell.get("outputs", []):
@@ -227,6 +226,10 @@ def check_chapter(nb, name: str, placeholder_exists: bool = False) -> list[str]:
             if "image/svg+xml" in output.get("data", {}):
                 add(i, "has an SVG figure: nbval compares SVG text, which differs every run; set "
                        "`%config InlineBackend.figure_formats = ['png']` in the import cell")
+    if unexecuted:
+        problems.append(f"{name}: code cell{'s' if len(unexecuted) > 1 else ''} "
+                        f"{', '.join(map(str, unexecuted))} not executed (execution_count is null): execute the "
+                        "notebook with the canonical nbconvert command and commit the outputs")
     if counts and None not in counts and counts != list(range(1, len(counts) + 1)):
         problems.append(f"{name}: notebook: execution counts are {counts}, not 1..{len(counts)}: run it top "
                         "to bottom in a fresh kernel (nbconvert --execute --inplace) before committing")
@@ -366,7 +369,7 @@ def test_checker_flags_unexecuted_cells_svg_and_missing_alt_text():
     svg = nbformat.v4.new_output("display_data", data={"image/svg+xml": "<svg/>", "text/plain": "<Figure>"})
     nb.cells[2].outputs = [png, svg]
     text = "\n".join(check_chapter(nb, "x.ipynb"))
-    assert "cell 5 (code): code cell was not executed" in text
+    assert "x.ipynb: code cell 5 not executed (execution_count is null)" in text
     assert "cell 2 (code): has an SVG figure" in text
     assert check_alt_text(nb, "x.ipynb")[0].startswith("x.ipynb: cell 2 (code, starts 'import numpy as np')")
     nb.cells[2].metadata["mystnb"] = {"image": {"alt": "A scatter plot of two clusters."}}
