@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["critic_landscape", "sharpening_demo", "kmeans_steps"]
+__all__ = ["critic_landscape", "sharpening_demo", "kmeans_steps", "contrastive_temperature"]
 
 
 def critic_landscape(
@@ -216,3 +216,52 @@ def kmeans_steps(
         all_labels.append(labels)
         all_inertia.append(sq[np.arange(len(X)), labels].sum())
     return {"centers": np.stack(all_centers), "labels": np.stack(all_labels), "inertia": np.array(all_inertia)}
+
+
+def contrastive_temperature(similarities: Any, tau: float = 0.5, positive: int = 0) -> dict[str, np.ndarray | float]:
+    """What one anchor of NT-Xent sees at temperature ``tau`` (the lab of chapter "CMMC").
+
+    The anchor's term of Eq. (cmmc-ntxent) is a softmax over its 2N-1 candidates (every sample
+    but itself), with logits ``s / tau``; the loss is ``-log p[positive]``. Its gradient with
+    respect to the similarities is ``(p - onehot(positive)) / tau``: every negative is pushed
+    away with weight ``p_j / tau``, so a small ``tau`` concentrates the push on the hardest
+    (most similar) negatives, a large one spreads it evenly. Same computation as
+    :func:`mmc_teach.cmmc.nt_xent`, for one anchor, in NumPy.
+
+    Parameters
+    ----------
+    similarities : array of shape (m,)
+        Cosine similarities (in [-1, 1]) of the anchor to its m candidates, self excluded.
+    tau : float
+        Temperature, > 0.
+    positive : int
+        Index of the positive candidate in ``similarities``.
+
+    Returns
+    -------
+    dict with ``probabilities`` (m,), ``loss`` (float), ``gradient`` (m,) = d loss / d similarities.
+
+    Examples
+    --------
+    >>> out = contrastive_temperature([0.9, 0.1, -0.5], tau=1.0)
+    >>> round(out["loss"], 4)
+    0.5282
+    """
+    from ._base import check_positive
+
+    s = np.asarray(similarities, dtype=np.float64)
+    if s.ndim != 1 or s.size < 1:
+        raise ValueError(f"similarities must be a non-empty 1-D array, got shape {s.shape}.")
+    if not np.isfinite(s).all():
+        raise ValueError("similarities contains NaN or infinity.")
+    check_positive("tau", tau)
+    if not 0 <= int(positive) < s.size:
+        raise ValueError(f"positive={positive} must index one of the {s.size} similarities.")
+    logits = s / tau
+    # Subtracting the maximum before exp is the logsumexp trick: no overflow for tiny tau.
+    shifted = logits - logits.max()
+    log_p = shifted - np.log(np.exp(shifted).sum())
+    p = np.exp(log_p)
+    onehot = np.zeros_like(p)
+    onehot[int(positive)] = 1.0
+    return {"probabilities": p, "loss": float(-log_p[int(positive)]) + 0.0, "gradient": (p - onehot) / tau}
