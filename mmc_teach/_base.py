@@ -135,12 +135,18 @@ def check_views(
     return checked
 
 
-def check_n_clusters(n_clusters: Any, n_samples: int | None = None, name: str = "n_clusters") -> int:
-    """``n_clusters`` must be an integer >= 2 (>= 1 for k-means) and <= n_samples."""
+def check_n_clusters(
+    n_clusters: Any, n_samples: int | None = None, name: str = "n_clusters", *, minimum: int = 2
+) -> int:
+    """``n_clusters`` must be an integer >= ``minimum`` and <= n_samples.
+
+    The deep methods need two clusters at least (one cluster makes every soft assignment 1 and
+    every loss constant); k-means accepts ``minimum=1`` like scikit-learn.
+    """
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {n_clusters!r}.")
-    if n_clusters < 1:
-        raise ValueError(f"{name}={n_clusters} must be >= 1.")
+    if n_clusters < minimum:
+        raise ValueError(f"{name}={n_clusters} must be >= {minimum}.")
     if n_samples is not None and n_clusters > n_samples:
         raise ValueError(f"n_samples={n_samples} should be >= {name}={n_clusters}.")
     return int(n_clusters)

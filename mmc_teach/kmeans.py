@@ -285,7 +285,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         """Cluster ``X`` (numpy array or torch tensor of shape (n_samples, n_features)); ``y`` is ignored."""
         X = check_array(X, "X")
         n, d = X.shape
-        k = check_n_clusters(self.n_clusters, n)
+        k = check_n_clusters(self.n_clusters, n, minimum=1)
         n_init = check_positive("n_init", self.n_init, integer=True)
         max_iter = check_positive("max_iter", self.max_iter, integer=True)
         tol = check_positive("tol", self.tol, allow_zero=True)
