@@ -390,11 +390,15 @@ class DM2C(ClusterMixin, BaseEstimator):
         sums["wasserstein"] += float(w_a + w_b)
 
     def _generator_step(self, xa, xb, g_opt, sums) -> None:
-        """One update of both autoencoders and both generators (the min side of Eq. dm2c-objective)."""
+        """One update of both autoencoders (by L_rec) and both generators (by L_cyc and L_adv)."""
         (za, xa_hat), (zb, xb_hat) = self.autoencoders_["a"](xa), self.autoencoders_["b"](xb)
         g_ab, g_ba = self.generators_["ab"], self.generators_["ba"]
         rec = nn.functional.mse_loss(xa_hat, xa) + nn.functional.mse_loss(xb_hat, xb)
         loss = self.lambda_rec * rec
+        # As in Eq. (dm2c-objective), L_cyc and L_adv depend on the generators only: the codes are
+        # detached. Letting them reach the encoders invites a shortcut: shrinking every code makes
+        # the L1 cycle loss small, and the decoders' batch norm hides the shrinking from L_rec.
+        za, zb = za.detach(), zb.detach()
         cyc = cycle_loss(za, g_ab, g_ba) + cycle_loss(zb, g_ba, g_ab) if self.cycle else rec.new_zeros(())
         loss = loss + self.lambda_cyc * cyc
         if self.adversarial:
