@@ -41,6 +41,8 @@ from ._base import (
     seeded,
     torch_seed_from,
 )
+from .kmeans import KMeans
+from .metrics import hungarian_match
 from .nn import MLPAutoencoder, as_tensor, pretrain_autoencoder
 
 __all__ = [
@@ -144,8 +146,6 @@ def matched_pseudo_labels(pseudo: np.ndarray, predicted: np.ndarray, n_clusters:
         K. Pseudo clusters left unmatched (when the predictions use fewer than K clusters) take
         the unused ids in increasing order, so every target stays a valid class index.
     """
-    from .metrics import hungarian_match
-
     pseudo, predicted = np.asarray(pseudo, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
     mapping = hungarian_match(predicted, pseudo)  # {pseudo cluster: predicted cluster}
     unused = iter(sorted(set(range(n_clusters)) - set(mapping.values())))
@@ -368,8 +368,6 @@ class CMMC(ClusterMixin, BaseEstimator):
     @torch.no_grad()
     def _pseudo_labels(self, net: CMMCNetwork, xs: list[torch.Tensor], rng: np.random.RandomState) -> list[np.ndarray]:
         """k-means on each modality's min-max scaled high-level features."""
-        from .kmeans import KMeans
-
         net.eval()
         _, hs, _, _ = net(xs, decode=False)
         return [np.asarray(KMeans(self.n_clusters, n_init=self.n_init, random_state=rng.randint(2**31 - 1),
