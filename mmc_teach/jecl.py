@@ -19,6 +19,7 @@ sample has text). NaN rows in the text view are rejected with a message pointing
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -190,6 +191,10 @@ class JECL(ClusterMixin, BaseEstimator):
     device : str or None
     random_state : int, RandomState or None
     verbose : bool
+    autoencoders : (MLPAutoencoder, MLPAutoencoder) or None
+        Pretrained image and text autoencoders to start from (e.g. to share one pretraining
+        between ablations). They are deep-copied, so the objects passed are never modified;
+        ``pretrain_epochs`` further epochs run on the copies (set 0 to skip).
 
     Attributes
     ----------
@@ -210,7 +215,7 @@ class JECL(ClusterMixin, BaseEstimator):
         pretrain_epochs: int = 100,
         epochs: int = 100,
         update_interval: int = 1,
-        lr: float = 1e-4,
+        lr: float = 1e-3,
         pretrain_lr: float = 1e-3,
         batch_size: int = 256,
         align_clusters: bool = True,
@@ -220,6 +225,7 @@ class JECL(ClusterMixin, BaseEstimator):
         device: str | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
+        autoencoders: Sequence[MLPAutoencoder] | None = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.alpha = alpha
@@ -239,6 +245,7 @@ class JECL(ClusterMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.autoencoders = autoencoders
 
     # ----------------------------------------------------------------- input handling
 
@@ -275,8 +282,6 @@ class JECL(ClusterMixin, BaseEstimator):
 
     def _check_params(self, n_samples: int) -> None:
         check_n_clusters(self.n_clusters, n_samples)
-        if self.n_clusters < 2:
-            raise ValueError(f"n_clusters={self.n_clusters} must be >= 2.")
         check_positive("alpha", self.alpha, allow_zero=True)
         if self.alpha > 1:
             raise ValueError(f"alpha={self.alpha} must be in [0, 1] (weight of the image view).")
@@ -289,6 +294,17 @@ class JECL(ClusterMixin, BaseEstimator):
         for name in ("lr", "pretrain_lr"):
             check_positive(name, getattr(self, name))
         check_positive("tol", self.tol, allow_zero=True)
+
+    def _make_autoencoders(self, d_image: int, d_text: int) -> tuple[MLPAutoencoder, MLPAutoencoder]:
+        if self.autoencoders is None:
+            return (MLPAutoencoder(d_image, self.hidden_dims).to(self.device_),
+                    MLPAutoencoder(d_text, self.hidden_dims).to(self.device_))
+        if len(self.autoencoders) != 2 or not all(isinstance(a, MLPAutoencoder) for a in self.autoencoders):
+            raise TypeError("autoencoders must be a pair (image, text) of mmc_teach.nn.MLPAutoencoder or None.")
+        for ae, d, name in zip(self.autoencoders, (d_image, d_text), ("image", "text")):
+            if ae.input_dim != d:
+                raise ValueError(f"the {name} autoencoder expects {ae.input_dim} features but views has {d}.")
+        return tuple(copy.deepcopy(a).to(self.device_) for a in self.autoencoders)
 
     # ----------------------------------------------------------------- training
 
@@ -318,8 +334,7 @@ class JECL(ClusterMixin, BaseEstimator):
         with seeded(torch_seed_from(rng), self.device_) as generator:
             xi, xt = as_tensor(X_image, self.device_), as_tensor(X_text, self.device_)
             has_text = torch.as_tensor(mask, device=self.device_)
-            self.image_module_ = MLPAutoencoder(X_image.shape[1], self.hidden_dims).to(self.device_)
-            self.text_module_ = MLPAutoencoder(X_text.shape[1], self.hidden_dims).to(self.device_)
+            self.image_module_, self.text_module_ = self._make_autoencoders(X_image.shape[1], X_text.shape[1])
             # Step 1 (paper, "Parameter initialization"): one denoising autoencoder per view, text
             # pretrained on the samples that have text only.
             self.pretrain_history_ = {

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["critic_landscape", "sharpening_demo", "kmeans_steps", "contrastive_temperature"]
+__all__ = ["critic_landscape", "sharpening_demo", "joint_target_demo", "kmeans_steps", "contrastive_temperature"]
 
 
 def critic_landscape(
@@ -156,6 +156,56 @@ def sharpening_demo(z: Any, centers: Any, alpha: float = 1.0, power: float = 2.0
     return {"q": q_np, "p": p_np, "entropy_q": entropy(q_np), "entropy_p": entropy(p_np)}
 
 
+def joint_target_demo(q: Any, r: Any, alpha: float = 0.5, has_text: Any = None) -> dict[str, np.ndarray]:
+    """JECL's joint target P for given image and text assignments (lab of chapter "JECL").
+
+    ``p`` is :func:`mmc_teach.jecl.joint_target_distribution`, Eq. (jecl-p) (the book's reading):
+    p_ij ∝ alpha q_ij^2 / f_j + (1 - alpha) r_ij^2 / g_j, the text term dropped where ``has_text``
+    is False -- the code :class:`mmc_teach.JECL` trains with. Sliding ``alpha`` from 0 to 1 moves the
+    target from the text's opinion to the image's.
+
+    Parameters
+    ----------
+    q, r : array of shape (n, k)
+        Image and text soft assignments (rows are normalised here).
+    alpha : float in [0, 1]
+        Weight of the image term.
+    has_text : bool array of shape (n,) or None
+        Which samples have text (None: all).
+
+    Returns
+    -------
+    dict with ``p`` (n, k), ``follows_image`` and ``follows_text`` (bool (n,): the target's top
+    cluster is the image's / the text's top cluster) and ``combined`` (n, k), the final soft
+    assignment alpha q + (1 - alpha) r of Eq. (jecl-assign).
+    """
+    import torch
+
+    from .jecl import combined_assignment, joint_target_distribution
+
+    q_np, r_np = np.asarray(q, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    if q_np.ndim != 2 or q_np.shape != r_np.shape or not q_np.size:
+        raise ValueError(f"q and r must be non-empty 2-D arrays of the same shape; got {q_np.shape} and {r_np.shape}.")
+    if (q_np < 0).any() or (r_np < 0).any():
+        raise ValueError("q and r must be non-negative (soft assignments).")
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha={alpha} must be in [0, 1].")
+    mask = np.ones(len(q_np), dtype=bool) if has_text is None else np.asarray(has_text, dtype=bool)
+    if mask.shape != (len(q_np),):
+        raise ValueError(f"has_text must have shape ({len(q_np)},), got {mask.shape}.")
+    qt = torch.from_numpy(q_np / q_np.sum(axis=1, keepdims=True))
+    rt = torch.from_numpy(r_np / np.clip(r_np.sum(axis=1, keepdims=True), 1e-300, None))
+    mt = torch.from_numpy(mask)
+    p = joint_target_distribution(qt, rt, mt, float(alpha)).numpy()
+    top = p.argmax(axis=1)
+    return {
+        "p": p,
+        "follows_image": top == q_np.argmax(axis=1),
+        "follows_text": (top == r_np.argmax(axis=1)) & mask,
+        "combined": combined_assignment(qt, rt, mt, float(alpha)).numpy(),
+    }
+
+
 def kmeans_steps(
     X: Any, n_clusters: int, n_steps: int = 10, random_state: int = 0, init: str = "random"
 ) -> dict[str, np.ndarray]:
@@ -189,7 +239,7 @@ def kmeans_steps(
     from ._base import check_array, check_n_clusters, check_positive, check_random_state
 
     X = check_array(X, "X", dtype=np.float64)
-    k = check_n_clusters(n_clusters, len(X))
+    k = check_n_clusters(n_clusters, len(X), minimum=1)
     check_positive("n_steps", n_steps, integer=True, allow_zero=True)
     rng = check_random_state(random_state)
     if not isinstance(init, str):

@@ -261,3 +261,48 @@ def test_clone_keeps_parameters():
 
     model = JECL(3, alpha=0.3, hidden_dims=(8, 2))
     assert clone(model).get_params() == model.get_params()
+
+
+# --------------------------------------------------------------------------- from scratch (chapter) and the lab
+
+
+def joint_target_from_scratch(q: np.ndarray, r: np.ndarray, has_text: np.ndarray, alpha: float) -> np.ndarray:
+    """The chapter's NumPy version of Eq. (jecl-p)."""
+    f = q.sum(axis=0)
+    g = r[has_text].sum(axis=0)
+    w = alpha * q**2 / f
+    w[has_text] += (1 - alpha) * r[has_text] ** 2 / g
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def jsd_from_scratch(q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    m = (q + r) / 2
+    return 0.5 * (q * np.log(q / m)).sum(1) + 0.5 * (r * np.log(r / m)).sum(1)
+
+
+def test_from_scratch_versions_agree_with_library():
+    q, r = _rows(30, 5, seed=10).double(), _rows(30, 5, seed=11).double()
+    mask = np.arange(30) % 4 != 0
+    for alpha, m in ((0.0, np.ones(30, bool)), (0.3, mask), (0.5, mask), (1.0, mask)):
+        np.testing.assert_allclose(
+            joint_target_distribution(q, r, torch.from_numpy(m), alpha).numpy(),
+            joint_target_from_scratch(q.numpy(), r.numpy(), m, alpha), rtol=1e-10)
+    np.testing.assert_allclose(jensen_shannon(q, r).numpy(), jsd_from_scratch(q.numpy(), r.numpy()), rtol=1e-10)
+
+
+def test_joint_target_lab():
+    from mmc_teach.labs import joint_target_demo
+
+    q = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.2, 0.2]])
+    r = np.array([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    image_only = joint_target_demo(q, r, alpha=1.0)
+    np.testing.assert_allclose(image_only["p"], target_distribution(torch.from_numpy(q)).numpy(), rtol=1e-10)
+    assert image_only["follows_image"].all()
+    assert joint_target_demo(q, r, alpha=0.0)["follows_text"].all()
+    no_text = joint_target_demo(q, r, alpha=0.0, has_text=[True, True, False])
+    assert no_text["follows_image"][2] and not no_text["follows_text"][2]
+    np.testing.assert_allclose(no_text["combined"][2], q[2])
+    with pytest.raises(ValueError, match="alpha"):
+        joint_target_demo(q, r, alpha=2.0)
+    with pytest.raises(ValueError, match="same shape"):
+        joint_target_demo(q, r[:2])
