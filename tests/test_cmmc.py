@@ -231,10 +231,43 @@ def test_chapter_from_scratch_nt_xent_agrees_with_library():
         pytest.skip("chapter notebook not written yet")
     cells = json.loads(NOTEBOOK.read_text())["cells"]
     source = next("".join(c["source"]) for c in cells if c["cell_type"] == "code" and "def nt_xent_scratch" in "".join(c["source"]))
-    namespace: dict = {}
+    namespace: dict = {"np": np, "torch": torch, "nt_xent": nt_xent}  # what the chapter imported before
     exec(source, namespace)
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
     for tau in (0.2, 1.0):
         scratch = float(namespace["nt_xent_scratch"](a, b, tau))
         assert scratch == pytest.approx(float(nt_xent(torch.tensor(a), torch.tensor(b), tau)), rel=1e-9)
+
+
+# --------------------------------------------------------------------------- lab
+
+
+def test_contrastive_temperature_lab_matches_hand_values_and_library():
+    from mmc_teach.labs import contrastive_temperature
+
+    out = contrastive_temperature([0.9, 0.1, -0.5], tau=1.0)
+    denominator = math.exp(0.9) + math.exp(0.1) + math.exp(-0.5)
+    assert out["loss"] == pytest.approx(-0.9 + math.log(denominator), rel=1e-12)
+    assert out["probabilities"].sum() == pytest.approx(1.0)
+    # The gradient is (p - onehot) / tau: it sums to zero and equals a finite difference.
+    out2 = contrastive_temperature([0.9, 0.1, -0.5], tau=0.3)
+    assert out2["gradient"].sum() == pytest.approx(0.0, abs=1e-12)
+    bumped = contrastive_temperature([0.9, 0.1 + 1e-6, -0.5], tau=0.3)["loss"]
+    assert (bumped - out2["loss"]) / 1e-6 == pytest.approx(out2["gradient"][1], rel=1e-4)
+    # A tiny temperature puts (almost) all the negatives' weight on the hardest negative.
+    cold = contrastive_temperature([0.5, 0.4, -0.5, 0.0], tau=0.02)
+    assert cold["gradient"][1] / cold["gradient"][1:].sum() > 0.99
+    assert np.isfinite(contrastive_temperature([1.0, -1.0], tau=1e-4)["loss"])
+    # One anchor's term of the library NT-Xent, rebuilt from its similarities.
+    g = torch.Generator().manual_seed(6)
+    a, b = torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(3, 4, generator=g, dtype=torch.float64)
+    h = torch.nn.functional.normalize(torch.cat([a, b]), dim=1)
+    sims = (h @ h.T).numpy()
+    terms = [contrastive_temperature(np.delete(sims[i], i), 0.5, positive=(i + 3) % 6 - (1 if (i + 3) % 6 > i else 0))["loss"]
+             for i in range(6)]
+    assert np.mean(terms) == pytest.approx(float(nt_xent(a, b, 0.5)), rel=1e-9)
+    with pytest.raises(ValueError, match="tau"):
+        contrastive_temperature([0.1, 0.2], tau=0.0)
+    with pytest.raises(ValueError, match="positive"):
+        contrastive_temperature([0.1, 0.2], positive=2)
