@@ -20,9 +20,9 @@ Choices that differ from the papers, and why:
   minutes on a laptop CPU.
 - The clustering phase uses Adam (``lr=1e-4``) rather than SGD with momentum; with short
   schedules it converges in fewer epochs.
-- ``update_interval`` counts mini-batch iterations as in the paper, but its default is one pass
-  over the data (``None``), which for the book's 5000-digit MNIST equals DEC's 140 iterations
-  on 70,000 digits in spirit: P is refreshed about twice per pass there.
+- ``update_interval`` counts mini-batch iterations as in the paper; its default (``None``) is one
+  pass over the data. DEC's code refreshes P every 140 iterations of 256 on 70,000 MNIST digits,
+  about twice per pass; a per-pass default does not depend on the data size.
 """
 
 from __future__ import annotations
@@ -100,8 +100,9 @@ class DEC(ClusterMixin, BaseEstimator):
     verbose : bool
         Progress bars (tqdm) for both phases.
     autoencoder : MLPAutoencoder or None
-        A (pretrained) autoencoder to start from. It is deep-copied, so the object you pass is
-        never modified; ``pretrain_epochs`` further epochs are run on the copy (set 0 to skip).
+        A (pretrained) autoencoder to start from, e.g. to share one pretraining between DEC and
+        IDEC. It is deep-copied, so the object you pass is never modified; ``pretrain_epochs``
+        further epochs are run on the copy (set 0 to skip) and ``hidden_dims`` is ignored.
 
     Attributes
     ----------
@@ -172,8 +173,6 @@ class DEC(ClusterMixin, BaseEstimator):
     def _check_params(self, X: np.ndarray) -> None:
         n_samples, n_features = X.shape
         check_n_clusters(self.n_clusters, n_samples)
-        if self.n_clusters < 2:
-            raise ValueError(f"n_clusters={self.n_clusters} must be >= 2 for {self._method}.")
         if isinstance(self.hidden_dims, (str, bytes)) or not isinstance(self.hidden_dims, Sequence) or not self.hidden_dims:
             raise ValueError(f"hidden_dims={self.hidden_dims!r} must be a non-empty sequence of positive integers.")
         for h in self.hidden_dims:
