@@ -306,3 +306,16 @@ def test_joint_target_lab():
         joint_target_demo(q, r, alpha=2.0)
     with pytest.raises(ValueError, match="same shape"):
         joint_target_demo(q, r[:2])
+
+
+def test_shared_autoencoders_are_copied_not_modified():
+    from mmc_teach.nn import MLPAutoencoder
+
+    views, _ = _blobs()
+    ae_i, ae_t = MLPAutoencoder(12, (16, 4)), MLPAutoencoder(6, (16, 4))
+    before = [p.clone() for p in ae_i.parameters()]
+    model = JECL(3, random_state=0, **{**FAST, "pretrain_epochs": 0}, autoencoders=(ae_i, ae_t)).fit(views)
+    assert model.labels_.shape == (90,)
+    assert all(torch.equal(a, b) for a, b in zip(before, ae_i.parameters()))
+    with pytest.raises(ValueError, match="text autoencoder expects 6"):
+        JECL(3, **FAST, autoencoders=(ae_i, ae_t)).fit([views[0], views[0]])
