@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--methods", type=_csv, default=list(METHODS), help="comma-separated, from: " + ",".join(METHODS))
     bench.add_argument("--datasets", type=_csv, default=list(DATASETS), help="comma-separated data set names")
     bench.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ..., N-1)")
+    bench.add_argument("--seed", type=int, default=None, help="run this one seed only (rerun a single result)")
     bench.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     bench.add_argument("--quick", action="store_true", help="reduced schedules, for smoke tests")
     bench.add_argument("--data-home", default=None, help="data directory (default: $MMC_TEACH_DATA or the cache)")
@@ -43,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         report = bench_module.run_benchmark(
-            args.methods, args.datasets, seeds=args.seeds, device=args.device, quick=args.quick,
-            data_home=args.data_home, verbose=not args.no_progress,
+            args.methods, args.datasets, seeds=[args.seed] if args.seed is not None else args.seeds,
+            device=args.device, quick=args.quick, data_home=args.data_home, verbose=not args.no_progress,
+            checkpoint=args.out,
         )
         bench_module.write_json(report, args.out)
         failed = [f"{r['method']}/{r['dataset']}: {r['error']}" for r in report["results"] if r["error"]]

@@ -7,7 +7,8 @@ a Markdown or HTML table and a figure. Every number in the chapter comes from su
 Protocol (the same for every method, so the table compares like with like):
 
 - each view is standardised (zero mean, unit variance per feature, constant features left at 0);
-- ``kmeans``, ``dec`` and ``idec`` cluster the concatenation of the standardised views;
+- ``kmeans``, ``dec`` and ``idec`` cluster the concatenation of the standardised views; DEC and IDEC
+  start from one shared autoencoder pretraining per seed (as in the IDEC paper);
 - ``jecl`` and ``cmmc`` take the paired views;
 - ``dm2c`` takes the mixed-modal split of a two-view data set (:func:`mmc_teach.datasets.mixed_modal_split`
   with its fixed split seed 0), is fitted on the training half and scored on all its samples;
@@ -57,13 +58,41 @@ def _run_kmeans(data: Any, seed: int, device: str | None, params: dict) -> tuple
     return data.labels, KMeans(data.n_clusters, random_state=seed, device=device, **params).fit_predict(X)
 
 
+# (data set, seed, device, schedule) -> pretrained autoencoder, shared by DEC and IDEC as in IDEC's paper.
+_PRETRAINED: dict[tuple, Any] = {}
+
+
+def _shared_autoencoder(data: Any, X: np.ndarray, seed: int, device: str | None, params: dict) -> Any:
+    """Pretrain DEC's autoencoder once per (data set, seed); a rerun of one pair rebuilds the same one."""
+    from ._base import get_device, seeded
+    from .dec import DEC
+    from .nn import MLPAutoencoder, as_tensor, pretrain_autoencoder
+
+    defaults = {**DEC(data.n_clusters).get_params(), **params}
+    key = (data.name, seed, str(device), defaults["pretrain_epochs"])
+    if key not in _PRETRAINED:
+        torch_device = get_device(device)
+        with seeded(seed, torch_device) as generator:
+            ae = MLPAutoencoder(X.shape[1], defaults["hidden_dims"]).to(torch_device)
+            pretrain_autoencoder(ae, as_tensor(X, torch_device), epochs=defaults["pretrain_epochs"],
+                                 batch_size=defaults["batch_size"], lr=defaults["pretrain_lr"],
+                                 noise=defaults["noise"], generator=generator)
+        for old in [k for k in _PRETRAINED if k[0] != data.name]:
+            del _PRETRAINED[old]  # the pairs of a data set run one after another: keep only its seeds
+        _PRETRAINED[key] = ae
+    return _PRETRAINED[key]
+
+
 def _run_single_view_deep(name: str) -> Callable:
     def run(data: Any, seed: int, device: str | None, params: dict) -> tuple[np.ndarray, np.ndarray]:
         from . import dec
 
         estimator = {"dec": dec.DEC, "idec": dec.IDEC}[name]
         X = np.hstack([standardise(v) for v in data.views])
-        return data.labels, estimator(data.n_clusters, random_state=seed, device=device, **params).fit_predict(X)
+        ae = _shared_autoencoder(data, X, seed, device, params)
+        params = {**params, "pretrain_epochs": 0}
+        model = estimator(data.n_clusters, random_state=seed, device=device, autoencoder=ae, **params)
+        return data.labels, model.fit_predict(X)
 
     return run
 
@@ -144,8 +173,13 @@ def run_benchmark(
     quick: bool = False,
     data_home: str | None = None,
     verbose: bool = True,
+    checkpoint: str | os.PathLike | None = None,
 ) -> dict:
-    """Run every applicable (method, dataset) pair over ``seeds``; a failing pair is recorded, not fatal."""
+    """Run every applicable (method, dataset) pair over ``seeds``; a failing pair is recorded, not fatal.
+
+    With ``checkpoint``, the report so far is written there (atomically) after every pair, so a
+    long run that is stopped still leaves every finished pair on disk.
+    """
     import torch
 
     from . import __version__
@@ -161,7 +195,19 @@ def run_benchmark(
     resolved = get_device(None if device in (None, "auto") else device)
     loaded = {name: load(name, data_home=data_home) for name in datasets}
     pairs = [(m, d) for d in datasets for m in methods if METHODS[m][1](loaded[d])]
-    results = []
+    meta = {
+        "package_version": __version__,
+        "git_commit": _git_commit(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "device": str(resolved),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "seeds": seed_list,
+        "schedule": "quick" if quick else "full",
+    }
+    results: list[dict] = []
+    report = {"meta": meta, "results": results}
     bar = progress(pairs, verbose, desc="bench")
     for method, name in bar:
         entry: dict[str, Any] = {"method": method, "dataset": name, "runs": [], "error": None}
@@ -173,21 +219,11 @@ def run_benchmark(
             entry["error"] = f"{type(err).__name__}: {err}"
             entry["traceback"] = traceback.format_exc(limit=5)
         results.append(entry)
-    return {
-        "meta": {
-            "package_version": __version__,
-            "git_commit": _git_commit(),
-            "torch_version": torch.__version__,
-            "python_version": platform.python_version(),
-            "device": str(resolved),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
-            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "seeds": seed_list,
-            "schedule": "quick" if quick else "full",
-            "peak_memory_mib": round(_peak_memory_mib(), 1),
-        },
-        "results": results,
-    }
+        meta["peak_memory_mib"] = round(_peak_memory_mib(), 1)
+        if checkpoint is not None:
+            write_json(report, checkpoint)
+    meta["peak_memory_mib"] = round(_peak_memory_mib(), 1)
+    return report
 
 
 def write_json(report: dict, path: str | os.PathLike) -> None:

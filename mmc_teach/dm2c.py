@@ -57,7 +57,7 @@ Module = Callable[[torch.Tensor], torch.Tensor]
 
 
 def cycle_loss(z: torch.Tensor, forward: Module, backward: Module) -> torch.Tensor:
-    """Latent cycle-consistency loss, Eq. (dm2c-cyc): mean |z - backward(forward(z))|.
+    """Latent cycle-consistency loss, Eq. (dm2c-cyc): mean ``|z - backward(forward(z))|``.
 
     With ``forward=G_AB, backward=G_BA`` this is L_cyc^A; swapped, L_cyc^B. The L1 norm is
     averaged over the coordinates as well as the batch (``torch``'s ``l1_loss``), i.e. Eq.
