@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ..., N-1)")
     bench.add_argument("--seed", type=int, default=None, help="run this one seed only (rerun a single result)")
     bench.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    bench.add_argument("--quick", action="store_true", help="reduced schedules, for smoke tests")
+    bench.add_argument("--schedule", choices=["cpu", "paper", "quick"], default="cpu",
+                       help="cpu (default: about an hour on 2 cores), paper (the papers' settings), quick (smoke test)")
+    bench.add_argument("--quick", action="store_true", help="the same as --schedule quick")
     bench.add_argument("--data-home", default=None, help="data directory (default: $MMC_TEACH_DATA or the cache)")
     bench.add_argument("--out", default="results/bench.json", help="where to write the JSON report")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -45,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "bench":
         report = bench_module.run_benchmark(
             args.methods, args.datasets, seeds=[args.seed] if args.seed is not None else args.seeds,
-            device=args.device, quick=args.quick, data_home=args.data_home, verbose=not args.no_progress,
+            device=args.device, schedule="quick" if args.quick else args.schedule, data_home=args.data_home, verbose=not args.no_progress,
             checkpoint=args.out,
         )
         bench_module.write_json(report, args.out)

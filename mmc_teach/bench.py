@@ -9,10 +9,12 @@ Protocol (the same for every method, so the table compares like with like):
 - each view is standardised (zero mean, unit variance per feature, constant features left at 0);
 - ``kmeans``, ``dec`` and ``idec`` cluster the concatenation of the standardised views; DEC and IDEC
   start from one shared autoencoder pretraining per seed (as in the IDEC paper);
-- ``jecl`` and ``cmmc`` take the paired views;
+- ``jecl`` and ``cmmc`` take the paired views (CMMC's views min-max scaled to [0, 1] instead, as in
+  MFLVC's code);
 - ``dm2c`` takes the mixed-modal split of a two-view data set (:func:`mmc_teach.datasets.mixed_modal_split`
   with its fixed split seed 0), is fitted on the training half and scored on all its samples;
-- metrics are those of :func:`mmc_teach.metrics.evaluate`; wall time covers ``fit`` and ``predict``.
+- metrics are those of :func:`mmc_teach.metrics.evaluate`; wall time covers ``fit`` and ``predict``;
+- hyperparameters come from :data:`SCHEDULES` (``"cpu"`` by default) and are written into the report.
 """
 
 from __future__ import annotations
@@ -34,20 +36,36 @@ import numpy as np
 
 from .utils import standardise
 
-__all__ = ["METHODS", "DATASETS", "run_pair", "run_benchmark", "render_table", "render_figure", "write_json"]
+__all__ = ["METHODS", "DATASETS", "SCHEDULES", "run_pair", "run_benchmark", "render_table", "render_figure", "write_json"]
 
 METRICS = ("acc", "nmi", "ari", "f", "purity")
 DATASETS = ("wikipedia", "cub10", "bdgp", "mnist_usps", "caltech2v")
 
 
-# Reduced schedules for smoke tests (``--quick``): the methods' own defaults are the full schedule.
-QUICK = {
-    "kmeans": {"n_init": 2},
-    "dec": {"pretrain_epochs": 2, "epochs": 2},
-    "idec": {"pretrain_epochs": 2, "epochs": 2},
-    "jecl": {"pretrain_epochs": 2, "epochs": 2},
-    "dm2c": {"pretrain_epochs": 2, "epochs": 2},
-    "cmmc": {"pretrain_epochs": 2, "contrastive_epochs": 2, "finetune_epochs": 1},
+# Hyperparameters per schedule; anything not named is the estimator's default.
+# - "paper": the estimators' defaults, i.e. the papers' networks and epochs (meant for a GPU);
+# - "cpu" (the default): smaller networks / fewer epochs so that the whole table runs in about an
+#   hour on a 2-core CPU; the per-method chapters show what the longer schedules add;
+# - "quick": a few epochs, for smoke tests only.
+_CMMC_CPU_NET = {"hidden_dims": (256, 256), "feature_dim": 128, "high_dim": 128}
+SCHEDULES: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {method: {} for method in ("kmeans", "dec", "idec", "jecl", "dm2c", "cmmc")},
+    "cpu": {
+        "kmeans": {},
+        "dec": {"pretrain_epochs": 50},
+        "idec": {"pretrain_epochs": 50},
+        "jecl": {"hidden_dims": (512, 256, 10), "pretrain_epochs": 30, "epochs": 30},
+        "dm2c": {"pretrain_epochs": 50, "epochs": 50},
+        "cmmc": {**_CMMC_CPU_NET, "pretrain_epochs": 10, "contrastive_epochs": 30, "finetune_epochs": 20},
+    },
+    "quick": {
+        "kmeans": {"n_init": 2},
+        "dec": {"pretrain_epochs": 2, "epochs": 2},
+        "idec": {"pretrain_epochs": 2, "epochs": 2},
+        "jecl": {"pretrain_epochs": 2, "epochs": 2},
+        "dm2c": {"pretrain_epochs": 2, "epochs": 2},
+        "cmmc": {"pretrain_epochs": 2, "contrastive_epochs": 2, "finetune_epochs": 1},
+    },
 }
 
 
@@ -101,9 +119,13 @@ def _run_paired(name: str) -> Callable:
     def run(data: Any, seed: int, device: str | None, params: dict) -> tuple[np.ndarray, np.ndarray]:
         import importlib
 
+        from sklearn.preprocessing import minmax_scale
+
         module = importlib.import_module(f".{name}", __package__)
         estimator = getattr(module, name.upper())
-        views = [standardise(v) for v in data.views]
+        # CMMC takes every view min-max scaled to [0, 1], as MFLVC's code does (chapter "CMMC").
+        scale = (lambda v: minmax_scale(v).astype(np.float32)) if name == "cmmc" else standardise
+        views = [scale(v) for v in data.views]
         return data.labels, estimator(data.n_clusters, random_state=seed, device=device, **params).fit_predict(views)
 
     return run
@@ -136,12 +158,12 @@ def _peak_memory_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def run_pair(method: str, data: Any, seed: int, device: str | None = None, quick: bool = False) -> dict:
+def run_pair(method: str, data: Any, seed: int, device: str | None = None, schedule: str = "cpu") -> dict:
     """Run one method on one data set with one seed; return metrics, wall time and peak memory."""
     from .metrics import evaluate
 
     runner, _ = METHODS[method]
-    params = QUICK[method] if quick else {}
+    params = dict(SCHEDULES[schedule][method])
     start = time.perf_counter()
     y_true, y_pred = runner(data, seed, device, params)
     wall = time.perf_counter() - start
@@ -170,7 +192,7 @@ def run_benchmark(
     datasets: Sequence[str],
     seeds: int | Sequence[int] = 5,
     device: str | None = None,
-    quick: bool = False,
+    schedule: str = "cpu",
     data_home: str | None = None,
     verbose: bool = True,
     checkpoint: str | os.PathLike | None = None,
@@ -186,6 +208,8 @@ def run_benchmark(
     from ._base import get_device, progress
     from .datasets import load
 
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule={schedule!r} is not one of {sorted(SCHEDULES)}.")
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {sorted(METHODS)}.")
@@ -204,7 +228,9 @@ def run_benchmark(
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "seeds": seed_list,
-        "schedule": "quick" if quick else "full",
+        "schedule": schedule,
+        "hyperparameters": {m: {k: list(v) if isinstance(v, tuple) else v for k, v in SCHEDULES[schedule][m].items()}
+                            for m in methods},
     }
     results: list[dict] = []
     report = {"meta": meta, "results": results}
@@ -213,7 +239,7 @@ def run_benchmark(
         entry: dict[str, Any] = {"method": method, "dataset": name, "runs": [], "error": None}
         try:
             for seed in seed_list:
-                entry["runs"].append(run_pair(method, loaded[name], seed, str(resolved), quick))
+                entry["runs"].append(run_pair(method, loaded[name], seed, str(resolved), schedule))
             entry["mean"], entry["std"] = _summary(entry["runs"])
         except Exception as err:  # one broken pair must not stop the whole benchmark
             entry["error"] = f"{type(err).__name__}: {err}"

@@ -27,6 +27,7 @@ def test_report_structure(quick_report):
     for key in ("package_version", "git_commit", "torch_version", "device", "date", "seeds", "schedule", "peak_memory_mib"):
         assert key in meta
     assert meta["schedule"] == "quick" and meta["seeds"] == [0, 1] and meta["device"] == "cpu"
+    assert meta["hyperparameters"]["dec"] == {"pretrain_epochs": 2, "epochs": 2}
     pairs = {(r["method"], r["dataset"]) for r in report["results"]}
     assert pairs == {(m, d) for m in METHODS for d in DATASETS}
     for entry in report["results"]:
@@ -64,7 +65,7 @@ def test_a_failing_pair_is_recorded_and_the_run_goes_on(monkeypatch, tmp_path):
         raise RuntimeError("boom")
 
     monkeypatch.setitem(bench.METHODS, "dec", (broken, lambda d: True))
-    report = bench.run_benchmark(["dec", "kmeans"], ["caltech2v"], seeds=1, device="cpu", quick=True, verbose=False)
+    report = bench.run_benchmark(["dec", "kmeans"], ["caltech2v"], seeds=1, device="cpu", schedule="quick", verbose=False)
     by_method = {r["method"]: r for r in report["results"]}
     assert by_method["dec"]["error"] == "RuntimeError: boom"
     assert by_method["kmeans"]["error"] is None
@@ -93,7 +94,7 @@ def test_checkpoint_holds_every_finished_pair(tmp_path):
     from mmc_teach.bench import run_benchmark
 
     path = tmp_path / "partial.json"
-    report = run_benchmark(["kmeans"], ["caltech2v", "cub10"], seeds=1, device="cpu", quick=True, verbose=False,
+    report = run_benchmark(["kmeans"], ["caltech2v", "cub10"], seeds=1, device="cpu", schedule="quick", verbose=False,
                            checkpoint=path)
     on_disk = json.loads(path.read_text())
     assert [r["dataset"] for r in on_disk["results"]] == ["caltech2v", "cub10"]
