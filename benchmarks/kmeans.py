@@ -2,7 +2,8 @@
 
 Run from the repository root::
 
-    MMC_TEACH_DATA=/path/to/data python benchmarks/kmeans.py --repeats 3 --n-init 10 --threads 2
+    MMC_TEACH_DATA=/path/to/data python benchmarks/kmeans.py --repeats 3 --n-init 10 --threads 2 \
+        --out results/kmeans.json
 
 For every dataset it prints the median wall time of a few repeats (different seeds, the same seeds
 for every library), the ratio ours / peer (< 1: ours is faster) and the inertia ratio
@@ -73,7 +74,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="device for mmc_teach.KMeans (cpu, cuda, auto)")
     parser.add_argument("--datasets", nargs="+", default=["cub10", "mnist_usps", "synthetic"])
+    parser.add_argument("--out", default=None, help="also write the numbers as JSON (e.g. results/kmeans.json)")
     args = parser.parse_args()
+    rows = []
 
     torch.set_num_threads(args.threads)
     peers = {"sklearn": run_sklearn}
@@ -108,6 +111,15 @@ def main() -> None:
                     f" inertia ratio {ratio:.5f} (max {max(np.array(inertias['ours']) / np.array(inertias[peer])):.5f})"
                 )
             print(line, flush=True)
+            rows.append({"dataset": name, "k": k, "median_s": med,
+                         "time_ratio": {p: round(med["ours"] / med[p], 4) for p in peers},
+                         "inertia_ratio_mean": {p: round(float(np.mean(np.array(inertias["ours"]) / np.array(inertias[p]))), 6) for p in peers},
+                         "inertia_ratio_max": {p: round(float(max(np.array(inertias["ours"]) / np.array(inertias[p]))), 6) for p in peers}})
+    if args.out:
+        from mmc_teach.bench import write_json
+
+        write_json({"n_init": args.n_init, "threads": args.threads, "repeats": args.repeats, "device": args.device,
+                    "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def test_report_structure(quick_report):
     for key in ("package_version", "git_commit", "torch_version", "device", "date", "seeds", "schedule", "peak_memory_mib"):
         assert key in meta
     assert meta["schedule"] == "quick" and meta["seeds"] == [0, 1] and meta["device"] == "cpu"
-    assert meta["hyperparameters"]["dec"] == {"pretrain_epochs": 2, "epochs": 2}
+    assert meta["hyperparameters"]["dec/cub10"] == {"pretrain_epochs": 2, "epochs": 2}
     pairs = {(r["method"], r["dataset"]) for r in report["results"]}
     assert pairs == {(m, d) for m in METHODS for d in DATASETS}
     for entry in report["results"]:
@@ -100,3 +100,13 @@ def test_checkpoint_holds_every_finished_pair(tmp_path):
     assert [r["dataset"] for r in on_disk["results"]] == ["caltech2v", "cub10"]
     assert on_disk["results"] == json.loads(json.dumps(report["results"]))
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_dataset_overrides_reach_the_estimator():
+    from mmc_teach.bench import DATASET_OVERRIDES, SCHEDULES, schedule_params
+
+    for (method, dataset), override in DATASET_OVERRIDES["cpu"].items():
+        params = schedule_params("cpu", method, dataset)
+        assert all(params[k] == v for k, v in override.items())
+        assert set(params) >= set(SCHEDULES["cpu"][method])
+    assert schedule_params("cpu", "cmmc", "mnist_usps") == SCHEDULES["cpu"]["cmmc"]
