@@ -14,7 +14,7 @@ Protocol (the same for every method, so the table compares like with like):
 - ``dm2c`` takes the mixed-modal split of a two-view data set (:func:`mmc_teach.datasets.mixed_modal_split`
   with its fixed split seed 0), is fitted on the training half and scored on all its samples;
 - metrics are those of :func:`mmc_teach.metrics.evaluate`; wall time covers ``fit`` and ``predict``;
-- hyperparameters come from :data:`SCHEDULES` (``"cpu"`` by default) and are written into the report.
+- hyperparameters come from ``SCHEDULES`` and ``DATASET_OVERRIDES`` (``"cpu"`` by default) and are written into the report.
 """
 
 from __future__ import annotations
