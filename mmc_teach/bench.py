@@ -36,7 +36,10 @@ import numpy as np
 
 from .utils import standardise
 
-__all__ = ["METHODS", "DATASETS", "SCHEDULES", "DATASET_OVERRIDES", "schedule_params", "run_pair", "run_benchmark", "render_table", "render_figure", "write_json"]
+__all__ = [
+    "METHODS", "DATASETS", "SCHEDULES", "DATASET_OVERRIDES", "schedule_params", "run_pair", "run_benchmark",
+    "render_table", "render_figure", "write_json",
+]
 
 METRICS = ("acc", "nmi", "ari", "f", "purity")
 DATASETS = ("wikipedia", "cub10", "bdgp", "mnist_usps", "caltech2v")
@@ -95,7 +98,8 @@ def _run_kmeans(data: Any, seed: int, device: str | None, params: dict) -> tuple
     return data.labels, KMeans(data.n_clusters, random_state=seed, device=device, **params).fit_predict(X)
 
 
-# (data set, seed, device, schedule) -> pretrained autoencoder, shared by DEC and IDEC as in IDEC's paper.
+# (data set, seed, device, pretraining settings) -> pretrained autoencoder, shared by DEC and IDEC as in
+# IDEC's paper.
 _PRETRAINED: dict[tuple, Any] = {}
 
 
@@ -106,7 +110,8 @@ def _shared_autoencoder(data: Any, X: np.ndarray, seed: int, device: str | None,
     from .nn import MLPAutoencoder, as_tensor, pretrain_autoencoder
 
     defaults = {**DEC(data.n_clusters).get_params(), **params}
-    key = (data.name, seed, str(device), defaults["pretrain_epochs"])
+    settings = ("hidden_dims", "pretrain_epochs", "batch_size", "pretrain_lr", "noise")
+    key = (data.name, seed, str(device), *(repr(defaults[name]) for name in settings))
     if key not in _PRETRAINED:
         torch_device = get_device(device)
         with seeded(seed, torch_device) as generator:
