@@ -42,7 +42,7 @@ from mmc_teach.metrics import evaluate
 PUBLISHED_ACC = {"mnist_usps": 0.995, "bdgp": 0.989, "caltech2v": 0.606}
 TARGET_ACC = {"mnist_usps": 0.99, "bdgp": 0.98, "caltech2v": 0.60}
 
-CPU_NET = {"hidden_dims": (256, 256), "feature_dim": 128, "high_dim": 128, "n_init": 10}
+CPU_NET = {"hidden_dims": (256, 256, 128), "high_dim": 128, "n_init": 10}
 SCHEDULES = {
     "cpu": {
         "mnist_usps": {**CPU_NET, "pretrain_epochs": 10, "contrastive_epochs": 30, "finetune_epochs": 20},
@@ -50,7 +50,7 @@ SCHEDULES = {
         "caltech2v": {**CPU_NET, "pretrain_epochs": 20, "contrastive_epochs": 100, "finetune_epochs": 50},
     },
     "full": {
-        name: {"hidden_dims": (500, 500, 2000), "feature_dim": 512, "high_dim": 128, "n_init": 100,
+        name: {"hidden_dims": (500, 500, 2000, 512), "high_dim": 128, "n_init": 100,
                "pretrain_epochs": 200, "contrastive_epochs": 10 if name == "bdgp" else 50, "finetune_epochs": 50}
         for name in ("mnist_usps", "bdgp", "caltech2v")
     },

@@ -93,7 +93,8 @@ def run_method(method: str, params: dict, ds, train, test, seed: int):
         cut = len(tr[0])
         return [labels[:cut], labels[cut:]], [model.predict(V.astype(np.float32)) for V in te]
     model = DM2C(k, random_state=seed, **params).fit(train)
-    return model.labels_, model.predict(test)
+    # DM2C's labels run over the first modality's samples, then the second's.
+    return np.split(model.labels_, [len(train[0])]), np.split(model.predict(test), [len(test[0])])
 
 
 def main() -> None:

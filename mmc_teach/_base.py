@@ -29,6 +29,7 @@ __all__ = [
     "torch_seed_from",
     "seeded",
     "minibatches",
+    "n_minibatches",
     "progress",
     "check_finite_losses",
     "to_numpy",
@@ -67,20 +68,30 @@ def check_array(
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array, got a string.")
     arr = to_numpy(X)
+    reason = ""
+    if arr.dtype == object:
+        try:  # an object array of numbers (e.g. from a DataFrame) is fine, as in scikit-learn
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            reason = f" ({err})"
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise TypeError(
-            f"{name} must be a numeric array, got dtype {arr.dtype}. Convert strings or objects "
+            f"{name} must be a numeric array, got dtype {arr.dtype}{reason}. Convert strings or objects "
             "to numbers (e.g. text to embeddings) first."
         )
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}; pass real numbers.")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}.")
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_samples, n_features); got {arr.ndim}-D "
-            f"input with shape {arr.shape}. Reshape 1-D data with X.reshape(-1, 1)."
+            f"input with shape {arr.shape}. Reshape your data, e.g. X.reshape(-1, 1) for one feature."
         )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one sample and one feature.")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one sample.")
     arr = arr.astype(dtype, copy=False)
     if not np.isfinite(arr).all():
         if np.isinf(arr).any():
@@ -166,11 +177,16 @@ def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: 
     return value
 
 
-def check_feature_width(X: np.ndarray, expected: int, name: str = "X") -> None:
-    """``predict`` on data whose width differs from the data seen in ``fit`` is an error."""
+def check_feature_width(X: np.ndarray, expected: int, name: str = "X", estimator: str = "the model") -> None:
+    """``predict`` on data whose width differs from the data seen in ``fit`` is an error.
+
+    The message follows scikit-learn's wording ("X has 3 features, but KMeans is expecting 4
+    features as input"), which its estimator checks look for.
+    """
     if X.shape[1] != expected:
         raise ValueError(
-            f"{name} has {X.shape[1]} features, but the model was fitted on data with {expected} features."
+            f"{name} has {X.shape[1]} features, but {estimator} is expecting {expected} features as input "
+            "(the width of the data it was fitted on)."
         )
 
 
@@ -214,28 +230,53 @@ def torch_seed_from(rng: np.random.RandomState) -> int:
 
 @contextlib.contextmanager
 def seeded(seed: int, device: torch.device | None = None) -> Iterator[torch.Generator]:
-    """Seed torch's global generators for the block and restore them afterwards.
+    """Seed torch's generators for the block and restore them afterwards.
 
     ``nn.Module`` initialisation and dropout draw from torch's global generator; forking it
-    keeps a notebook's own random state untouched by ``fit``. Yields a generator for shuffling.
+    keeps a notebook's own random state untouched by ``fit``. Only the generators of the CPU and
+    of ``device`` are seeded and restored: ``torch.manual_seed`` would also reseed every CUDA and
+    MPS generator, so a CPU fit on a GPU machine would change the GPU's random stream.
+    Yields a CPU generator for shuffling and noise (the same draws on every device).
     """
-    devices = []
-    if device is not None and device.type == "cuda":
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices, enabled=True):
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        yield generator
+    device_type, devices = "cuda", []
+    if device is not None and device.type in ("cuda", "mps"):
+        device_type = device.type
+        if device.type == "cuda":
+            devices = [device.index if device.index is not None else torch.cuda.current_device()]
+        else:
+            devices = [0]  # fork_rng's handle for the one MPS generator
+    with torch.random.fork_rng(devices=devices, enabled=True, device_type=device_type):
+        torch.random.default_generator.manual_seed(seed)
+        if device_type == "cuda" and devices:
+            with torch.cuda.device(devices[0]):
+                torch.cuda.manual_seed(seed)
+        elif device_type == "mps" and devices:
+            torch.mps.manual_seed(seed)
+        yield torch.Generator().manual_seed(seed)
 
 
 # --------------------------------------------------------------------------- training loop pieces
 
 
 def minibatches(n_samples: int, batch_size: int, generator: torch.Generator, shuffle: bool = True) -> Iterator[torch.Tensor]:
-    """Yield index tensors covering ``range(n_samples)`` in (shuffled) mini-batches."""
+    """Yield index tensors covering ``range(n_samples)`` in (shuffled) mini-batches.
+
+    A last batch of a single sample is merged into the one before it: batch normalisation cannot
+    normalise one sample in training mode, and one sample is no estimate of a batch mean anyway.
+    """
     order = torch.randperm(n_samples, generator=generator) if shuffle else torch.arange(n_samples)
-    for start in range(0, n_samples, batch_size):
-        yield order[start : start + batch_size]
+    starts = list(range(0, n_samples, batch_size))
+    if len(starts) > 1 and n_samples - starts[-1] == 1:
+        starts.pop()
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else n_samples
+        yield order[start:end]
+
+
+def n_minibatches(n_samples: int, batch_size: int) -> int:
+    """How many batches :func:`minibatches` yields for ``n_samples`` (one pass over the data)."""
+    n = -(-n_samples // batch_size)
+    return n - 1 if n > 1 and n_samples % batch_size == 1 else n
 
 
 def progress(iterable: Any, verbose: bool | int, desc: str = "", total: int | None = None) -> Any:

@@ -13,7 +13,8 @@ chapter ``08_cmmc``:
    plus the cluster-size term :func:`cluster_entropy_term` (Eq. ``cmmc-entropy``);
 4. pseudo labels: k-means on the min-max scaled ``h^m``, matched to the current predictions by
    the Hungarian algorithm (:func:`matched_pseudo_labels`, Eq. ``cmmc-match``), then fine-tuning
-   with cross-entropy on the logits (Eq. ``cmmc-ce``).
+   with cross-entropy on the logits (Eq. ``cmmc-ce``). The loss is MFLVC's full-batch one (one step
+   per epoch), its gradient summed over mini-batch chunks so that memory does not grow with n.
 """
 
 from __future__ import annotations
@@ -24,26 +25,25 @@ from itertools import combinations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import (
     check_feature_width,
-    check_finite_losses,
     check_n_clusters,
     check_positive,
     check_random_state,
     check_views,
     get_device,
     minibatches,
-    progress,
     seeded,
     torch_seed_from,
 )
 from .kmeans import KMeans
 from .metrics import hungarian_match
-from .nn import MLPAutoencoder, as_tensor, pretrain_autoencoder
+from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, pretrain_autoencoder
+from .training import train_epochs
 
 __all__ = [
     "nt_xent",
@@ -167,6 +167,7 @@ class CMMCNetwork(nn.Module):
     """
 
     def __init__(self, input_dims: Sequence[int], n_clusters: int, hidden_dims: Sequence[int], high_dim: int) -> None:
+        """``hidden_dims`` are the encoder widths; the last is the width of the low-level features z^m."""
         super().__init__()
         self.autoencoders = nn.ModuleList(MLPAutoencoder(d, hidden_dims) for d in input_dims)
         feature_dim = int(hidden_dims[-1])
@@ -189,27 +190,27 @@ class CMMCNetwork(nn.Module):
 # --------------------------------------------------------------------------- estimator
 
 
-class CMMC(ClusterMixin, BaseEstimator):
+class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
     """Contrastive multi-modal clustering for two or more paired modalities.
 
     Parameters
     ----------
     n_clusters : int
         Number of clusters K.
-    feature_dim : int
-        Width of the low-level features z^m (the autoencoders' code; 512 in MFLVC).
     high_dim : int
         Width of the high-level features h^m (128).
     tau_feature, tau_label : float
         Temperatures of the feature (0.5) and label (1.0) contrast.
     hidden_dims : tuple of int
-        Hidden widths of every autoencoder before the code layer (500, 500, 2000).
+        Encoder widths of every autoencoder; the last is the width of the low-level features z^m
+        (MFLVC: 500, 500, 2000, 512).
     pretrain_epochs, contrastive_epochs, finetune_epochs : int
         Lengths of the three phases (MFLVC: 200, 50, 50 -- far too long for a CPU notebook).
     lr : float
         Adam learning rate of all phases.
     batch_size : int
-        Mini-batch size of pretraining and contrastive training; fine-tuning is full batch.
+        Mini-batch size of pretraining and contrastive training; fine-tuning takes one full-batch
+        step per epoch, its gradient summed over chunks of this size.
     feature_contrast, label_contrast, finetune : bool
         Ablation switches for the feature module, the label module and the fine-tuning phase.
     n_init : int
@@ -238,11 +239,11 @@ class CMMC(ClusterMixin, BaseEstimator):
     def __init__(
         self,
         n_clusters: int,
-        feature_dim: int = 512,
+        *,
         high_dim: int = 128,
         tau_feature: float = 0.5,
         tau_label: float = 1.0,
-        hidden_dims: Sequence[int] = (500, 500, 2000),
+        hidden_dims: Sequence[int] = (500, 500, 2000, 512),
         pretrain_epochs: int = 200,
         contrastive_epochs: int = 50,
         finetune_epochs: int = 50,
@@ -257,7 +258,6 @@ class CMMC(ClusterMixin, BaseEstimator):
         verbose: bool = False,
     ) -> None:
         self.n_clusters = n_clusters
-        self.feature_dim = feature_dim
         self.high_dim = high_dim
         self.tau_feature = tau_feature
         self.tau_label = tau_label
@@ -278,7 +278,11 @@ class CMMC(ClusterMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
     def _validate_params(self, n_samples: int) -> None:
         check_n_clusters(self.n_clusters, n_samples)
-        for name in ("feature_dim", "high_dim", "batch_size", "n_init"):
+        if isinstance(self.hidden_dims, (str, bytes)) or not isinstance(self.hidden_dims, Sequence) or not self.hidden_dims:
+            raise ValueError(f"hidden_dims={self.hidden_dims!r} must be a non-empty sequence of positive integers.")
+        for h in self.hidden_dims:
+            check_positive("hidden_dims entry", h, integer=True)
+        for name in ("high_dim", "batch_size", "n_init"):
             check_positive(name, getattr(self, name), integer=True)
         for name in ("pretrain_epochs", "contrastive_epochs", "finetune_epochs"):
             check_positive(name, getattr(self, name), integer=True, allow_zero=True)
@@ -291,64 +295,56 @@ class CMMC(ClusterMixin, BaseEstimator):
             )
 
     def fit(self, views: Sequence, y: None = None) -> "CMMC":
-        """Train on paired ``views`` (a list of arrays, one per modality, same rows). ``y`` is ignored."""
+        """Train on paired ``views`` (a list of arrays, one per modality, same rows). ``y`` is ignored.
+
+        Fitted attributes are set only once the fit succeeded.
+        """
         views = check_views(views, "views", min_views=2)
         n = len(views[0])
         self._validate_params(n)
         rng = check_random_state(self.random_state)
-        self.device_ = get_device(self.device)
-        self.n_features_in_views_ = [X.shape[1] for X in views]
-        self.history_: list[dict] = []
-        with seeded(torch_seed_from(rng), self.device_) as gen:
-            xs = [as_tensor(X, self.device_) for X in views]
-            hidden = [*map(int, self.hidden_dims), int(self.feature_dim)]
-            net = CMMCNetwork(self.n_features_in_views_, self.n_clusters, hidden, self.high_dim).to(self.device_)
-            self.network_ = net
+        device = get_device(self.device)
+        dims = [X.shape[1] for X in views]
+        history: list[dict] = []
+        with seeded(torch_seed_from(rng), device) as gen:
+            xs = [as_tensor(X, device) for X in views]
+            net = CMMCNetwork(dims, self.n_clusters, [int(h) for h in self.hidden_dims], self.high_dim).to(device)
 
             # Phase 1, Eq. (cmmc-rec): each autoencoder learns its own modality (plain MSE, as MFLVC).
             for m, (ae, x) in enumerate(zip(net.autoencoders, xs)):
                 for rec in pretrain_autoencoder(ae, x, epochs=self.pretrain_epochs, batch_size=self.batch_size,
                                                 lr=self.lr, noise=0.0, generator=gen, verbose=self.verbose,
                                                 desc=f"pretrain view {m}"):
-                    self.history_.append({"phase": "pretrain", "view": m, **rec})
+                    history.append({"phase": "pretrain", "view": m, **rec})
 
             # Phase 2, Eq. (cmmc-total): contrast high-level features and cluster columns, keep reconstructing.
             optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
+
+            def contrastive_step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+                terms = self._contrastive_terms(net, [x[idx.to(device)] for x in xs])
+                terms["loss"] = sum(terms.values())
+                optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                optimizer.step()
+                return terms
+
             net.train()
-            for epoch in progress(range(self.contrastive_epochs), self.verbose, "contrastive"):
-                sums = {"reconstruction": 0.0, "feature_contrastive": 0.0, "label_contrastive": 0.0}
-                for idx in minibatches(n, self.batch_size, gen):
-                    terms = self._contrastive_terms(net, [x[idx.to(self.device_)] for x in xs])
-                    loss = sum(terms.values())
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    for key, value in terms.items():
-                        sums[key] += float(value.detach()) * len(idx) / n
-                record = {**sums, "loss": sum(sums.values())}
-                check_finite_losses(record, epoch + 1, "CMMC contrastive training")
-                self.history_.append({"phase": "contrastive", "epoch": epoch + 1, **record})
+            for rec in train_epochs(contrastive_step, lambda: minibatches(n, self.batch_size, gen),
+                                    epochs=self.contrastive_epochs, method="CMMC contrastive training",
+                                    verbose=self.verbose, desc="contrastive"):
+                history.append({"phase": "contrastive", **rec})
 
             # Phase 3, Eqs. (cmmc-match, cmmc-ce): fine-tune on matched k-means pseudo labels.
             if self.finetune:
-                pseudo = self._pseudo_labels(net, xs, rng)
-                for epoch in progress(range(self.finetune_epochs), self.verbose, "fine-tune"):
-                    net.train()
-                    _, _, logits, _ = net(xs, decode=False)  # full batch, as MFLVC
-                    loss = 0.0
-                    for m, lm in enumerate(logits):
-                        predicted = lm.detach().argmax(dim=1).cpu().numpy()
-                        target = torch.as_tensor(matched_pseudo_labels(pseudo[m], predicted, self.n_clusters), device=self.device_)
-                        # cross_entropy takes LOGITS: it applies log-softmax itself (logsumexp, stable).
-                        loss = loss + F.cross_entropy(lm, target)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    record = {"cross_entropy": float(loss.detach())}
-                    check_finite_losses(record, epoch + 1, "CMMC fine-tuning")
-                    self.history_.append({"phase": "finetune", "epoch": epoch + 1, **record})
+                pseudo = self._pseudo_labels(net, xs, rng, device)
+                for rec in self._finetune(net, xs, pseudo, optimizer):
+                    history.append({"phase": "finetune", **rec})
             net.eval()
-            self.labels_ = self.predict_proba(views).argmax(axis=1)
+        self.device_ = device
+        self.n_features_in_views_ = dims
+        self.network_ = net
+        self.history_ = history
+        self.labels_ = self.predict_proba(views).argmax(axis=1)
         return self
 
     def _contrastive_terms(self, net: CMMCNetwork, xs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -365,13 +361,38 @@ class CMMC(ClusterMixin, BaseEstimator):
                 terms["label_contrastive"] = terms["label_contrastive"] + label_contrastive_loss(qs[a], qs[b], self.tau_label)
         return terms
 
-    @torch.no_grad()
-    def _pseudo_labels(self, net: CMMCNetwork, xs: list[torch.Tensor], rng: np.random.RandomState) -> list[np.ndarray]:
+    def _pseudo_labels(self, net: CMMCNetwork, xs: list[torch.Tensor], rng: np.random.RandomState,
+                       device: torch.device) -> list[np.ndarray]:
         """k-means on each modality's min-max scaled high-level features."""
         net.eval()
-        _, hs, _, _ = net(xs, decode=False)
+        hs = apply_in_chunks(lambda *x: net(list(x), decode=False)[1], *xs)
         return [np.asarray(KMeans(self.n_clusters, n_init=self.n_init, random_state=rng.randint(2**31 - 1),
-                                  device=self.device_).fit(min_max_scale(h)).labels_, dtype=np.int64) for h in hs]
+                                  device=device).fit(min_max_scale(h)).labels_, dtype=np.int64) for h in hs]
+
+    def _finetune(self, net: CMMCNetwork, xs: list[torch.Tensor], pseudo: list[np.ndarray],
+                  optimizer: torch.optim.Optimizer) -> list[dict[str, float]]:
+        """Eq. (cmmc-ce): one full-batch step per epoch, as MFLVC, its gradient summed chunk by chunk."""
+        n = len(xs[0])
+
+        def step(_: None) -> dict[str, torch.Tensor]:
+            net.train()
+            logits = apply_in_chunks(lambda *x: net(list(x), decode=False)[2], *xs)
+            targets = [torch.as_tensor(matched_pseudo_labels(p, lm.argmax(dim=1).cpu().numpy(), self.n_clusters),
+                                       device=lm.device) for p, lm in zip(pseudo, logits)]
+            optimizer.zero_grad(set_to_none=True)
+            total = xs[0].new_zeros(())
+            for start in range(0, n, self.batch_size):
+                rows = slice(start, start + self.batch_size)
+                _, _, chunk_logits, _ = net([x[rows] for x in xs], decode=False)
+                # cross_entropy takes LOGITS: it applies log-softmax itself (logsumexp, stable).
+                loss = sum(F.cross_entropy(lm, t[rows], reduction="sum") for lm, t in zip(chunk_logits, targets)) / n
+                loss.backward()
+                total = total + loss.detach()
+            optimizer.step()
+            return {"cross_entropy": total}
+
+        return train_epochs(step, lambda: [None], epochs=self.finetune_epochs, method="CMMC fine-tuning",
+                            verbose=self.verbose, desc="fine-tune")
 
     # ------------------------------------------------------------------ inference
     def _forward(self, views: Sequence) -> tuple[list, list, list]:
@@ -380,10 +401,10 @@ class CMMC(ClusterMixin, BaseEstimator):
         if len(views) != len(self.n_features_in_views_):
             raise ValueError(f"views has {len(views)} views, but the model was fitted on {len(self.n_features_in_views_)}.")
         for m, (X, d) in enumerate(zip(views, self.n_features_in_views_)):
-            check_feature_width(X, d, f"views[{m}]")
+            check_feature_width(X, d, f"views[{m}]", type(self).__name__)
         self.network_.eval()
-        with torch.no_grad():
-            zs, hs, logits, _ = self.network_([as_tensor(X, self.device_) for X in views], decode=False)
+        zs, hs, logits, _ = apply_in_chunks(lambda *x: self.network_(list(x), decode=False),
+                                            *(as_tensor(X, self.device_) for X in views))
         return zs, hs, logits
 
     def predict_proba(self, views: Sequence) -> np.ndarray:
@@ -401,7 +422,7 @@ class CMMC(ClusterMixin, BaseEstimator):
         return torch.stack(hs).mean(dim=0).cpu().numpy()
 
     def transform_views(self, views: Sequence, level: str = "high") -> list[np.ndarray]:
-        """Per-modality features: ``level="low"`` gives z^m (feature_dim), ``"high"`` gives h^m."""
+        """Per-modality features: ``level="low"`` gives z^m (width ``hidden_dims[-1]``), ``"high"`` gives h^m."""
         if level not in ("low", "high"):
             raise ValueError(f"level={level!r} must be 'low' or 'high'.")
         zs, hs, _ = self._forward(views)

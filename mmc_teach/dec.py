@@ -18,11 +18,11 @@ Choices that differ from the papers, and why:
 - Pretraining is end-to-end denoising (:func:`mmc_teach.nn.pretrain_autoencoder`) with Adam,
   not greedy layer-wise with SGD: on a few thousand samples it reaches a comparable embedding in
   minutes on a laptop CPU.
-- The clustering phase uses Adam (``lr=1e-4``) rather than SGD with momentum; with short
+- The clustering phase uses Adam (``lr=1e-3``) rather than SGD with momentum; with short
   schedules it converges in fewer epochs.
-- ``update_interval`` counts mini-batch iterations as in the paper; its default (``None``) is one
-  pass over the data. DEC's code refreshes P every 140 iterations of 256 on 70,000 MNIST digits,
-  about twice per pass; a per-pass default does not depend on the data size.
+- ``update_interval`` counts mini-batch iterations as in the paper (and in JECL); its default
+  (``None``) is one pass over the data. DEC's code refreshes P every 140 iterations of 256 on
+  70,000 MNIST digits, about twice per pass; a per-pass default does not depend on the data size.
 """
 
 from __future__ import annotations
@@ -33,37 +33,36 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import (
     check_array,
     check_feature_width,
-    check_finite_losses,
     check_n_clusters,
     check_positive,
+    check_random_state,
     get_device,
     minibatches,
-    progress,
+    n_minibatches,
     seeded,
     to_numpy,
     torch_seed_from,
 )
-from ._base import check_random_state
 from .losses import kl_clustering_loss, soft_assignment, target_distribution
-from .nn import MLPAutoencoder, as_tensor, encode_in_batches, pretrain_autoencoder
+from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, encode_in_batches, pretrain_autoencoder
+from .training import SelfTrainingTarget, train_epochs
 
 __all__ = ["DEC", "IDEC"]
 
 
-@torch.no_grad()
-def _soft_assignment_in_batches(ae: MLPAutoencoder, centers: torch.Tensor, X: torch.Tensor, alpha: float) -> torch.Tensor:
-    """q for every row of ``X`` (Eq. dec-q), without a graph; shape (n, k)."""
-    return soft_assignment(encode_in_batches(ae, X), centers, alpha)
+def _soft_assignment_in_chunks(ae: MLPAutoencoder, centers: torch.Tensor, X: torch.Tensor, alpha: float) -> torch.Tensor:
+    """q for every row of ``X`` (Eq. dec-q), chunk by chunk without a graph; shape (n, k)."""
+    return apply_in_chunks(lambda x: soft_assignment(ae.encode(x), centers, alpha), X)
 
 
-class DEC(ClusterMixin, BaseEstimator):
+class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
     """Deep Embedded Clustering (Xie et al. 2016), chapter "DEC and IDEC".
 
     Parameters
@@ -114,8 +113,8 @@ class DEC(ClusterMixin, BaseEstimator):
         The fine-tuned autoencoder (DEC trains only its encoder; IDEC both halves).
     history_ : list of dict
         One dict per clustering epoch: ``epoch``, ``iteration``, ``loss`` and its named terms,
-        ``delta_label`` (fraction of labels changed at the last target update) and, when ``y`` is
-        passed to ``fit``, ``acc``, ``nmi``, ``ari``.
+        ``label_change`` (fraction of labels changed at the last target update) and, when ``y``
+        is passed to ``fit``, ``acc``, ``nmi``, ``ari``.
     pretrain_history_ : list of dict
         Per-epoch reconstruction loss of the pretraining.
     n_iter_ : int
@@ -136,6 +135,7 @@ class DEC(ClusterMixin, BaseEstimator):
     def __init__(
         self,
         n_clusters: int = 10,
+        *,
         hidden_dims: Sequence[int] = (500, 500, 2000, 10),
         pretrain_epochs: int = 100,
         epochs: int = 50,
@@ -169,6 +169,11 @@ class DEC(ClusterMixin, BaseEstimator):
         self.verbose = verbose
         self.autoencoder = autoencoder
 
+    def __sklearn_tags__(self):  # noqa: D105
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # torch computes in float32
+        return tags
+
     # ------------------------------------------------------------------ validation
     def _check_params(self, X: np.ndarray) -> None:
         n_samples, n_features = X.shape
@@ -182,11 +187,10 @@ class DEC(ClusterMixin, BaseEstimator):
         if self.update_interval is not None:
             check_positive("update_interval", self.update_interval, integer=True)
         check_positive("tol", self.tol, allow_zero=True)
-        check_positive("lr", self.lr)
-        check_positive("pretrain_lr", self.pretrain_lr)
-        check_positive("batch_size", self.batch_size, integer=True)
-        check_positive("alpha", self.alpha)
-        check_positive("n_init", self.n_init, integer=True)
+        for name in ("lr", "pretrain_lr", "alpha"):
+            check_positive(name, getattr(self, name))
+        for name in ("batch_size", "n_init"):
+            check_positive(name, getattr(self, name), integer=True)
         if not (isinstance(self.noise, (int, float)) and 0.0 <= self.noise < 1.0):
             raise ValueError(f"noise={self.noise!r} must be a number in [0, 1).")
         ae = self.autoencoder
@@ -196,129 +200,124 @@ class DEC(ClusterMixin, BaseEstimator):
             if ae.input_dim != n_features:
                 raise ValueError(f"autoencoder has input_dim={ae.input_dim}, but X has {n_features} features.")
 
-    def _check_gamma(self) -> None:
-        """DEC has no reconstruction term; IDEC overrides this."""
-
-    # ------------------------------------------------------------------ training
+    # ------------------------------------------------------------------ the method's own pieces
     def _parameters(self, ae: MLPAutoencoder) -> list[nn.Parameter]:
         # DEC throws the decoder away after pretraining (Xie et al. 2016, Sec. 3.2).
         return list(ae.encoder.parameters())
 
-    def _loss(self, ae: MLPAutoencoder, x: torch.Tensor, p: torch.Tensor) -> dict[str, torch.Tensor]:
-        q = soft_assignment(ae.encode(x), self._centers, self.alpha)
-        kl = kl_clustering_loss(p, q)  # Eq. (dec-kl)
+    def _loss(self, ae: MLPAutoencoder, centers: torch.Tensor, x: torch.Tensor, p: torch.Tensor) -> dict[str, torch.Tensor]:
+        kl = kl_clustering_loss(p, soft_assignment(ae.encode(x), centers, self.alpha))  # Eq. (dec-kl)
         return {"loss": kl, "kl": kl}
 
+    # ------------------------------------------------------------------ training
     def fit(self, X: Any, y: Any = None) -> "DEC":
         """Pretrain, initialise the centres with k-means, then minimise Eq. (dec-kl).
 
         ``y`` (optional) is used only to report ``acc``/``nmi``/``ari`` in ``history_``; it never
-        enters the loss.
+        enters the loss. Fitted attributes are set only once the fit succeeded, so a fit that
+        fails half-way leaves an earlier fitted model as it was.
         """
-        from .kmeans import KMeans  # lazy: the k-means chapter's module
-
         X = check_array(X, "X")
         self._check_params(X)
-        self._check_gamma()
         if y is not None:
-            from .metrics import evaluate
-
             y = to_numpy(y)
             if y.shape != (len(X),):
                 raise ValueError(f"y must have shape ({len(X)},) to match X; got {y.shape}.")
-        n_samples = len(X)
         rng = check_random_state(self.random_state)
         device = get_device(self.device)
-        self.device_ = device
-        self.n_features_in_ = X.shape[1]
         Xt = as_tensor(X, device)
-        update_interval = self.update_interval or -(-n_samples // self.batch_size)
-
         with seeded(torch_seed_from(rng), device) as generator:
             if self.autoencoder is not None:
                 ae = copy.deepcopy(self.autoencoder).to(device)  # never train the caller's object
             else:
                 ae = MLPAutoencoder(X.shape[1], self.hidden_dims).to(device)
-            self.pretrain_history_ = pretrain_autoencoder(
+            pretrain_history = pretrain_autoencoder(
                 ae, Xt, epochs=self.pretrain_epochs, batch_size=self.batch_size, lr=self.pretrain_lr,
                 noise=self.noise, generator=generator, verbose=self.verbose, desc=f"{self._method} pretrain",
             )
-            z = encode_in_batches(ae, Xt)
-            kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=int(rng.randint(2**31 - 1)), device=device).fit(z)
-            self._centers = nn.Parameter(torch.zeros(self.n_clusters, z.shape[1], device=device))
-            with torch.no_grad():
-                self._centers.copy_(torch.as_tensor(to_numpy(kmeans.cluster_centers_), dtype=torch.float32, device=device))
-            optimizer = torch.optim.Adam([*self._parameters(ae), self._centers], lr=self.lr)
+            centers, labels = self._initial_centers(ae, Xt, rng)
+            history, converged = self._self_train(ae, centers, Xt, labels, y, generator)
 
-            labels = torch.as_tensor(to_numpy(kmeans.labels_), device=device).long()
-            self.history_: list[dict[str, float]] = []
-            self.converged_ = False
-            iteration, delta_label = 0, float("nan")
-            ae.train()
-            for epoch in progress(range(1, self.epochs + 1), self.verbose, f"{self._method} clustering"):
-                totals: dict[str, float] = {}
-                seen = 0
-                for idx in minibatches(n_samples, self.batch_size, generator):
-                    if iteration % update_interval == 0:
-                        # P on the FULL data (Eq. dec-p), then held fixed for update_interval steps.
-                        q_all = _soft_assignment_in_batches(ae, self._centers, Xt, self.alpha)
-                        p_all = target_distribution(q_all)
-                        new_labels = q_all.argmax(dim=1)
-                        delta_label = float((new_labels != labels).float().mean())
-                        labels = new_labels
-                        if iteration > 0 and delta_label < self.tol:
-                            self.converged_ = True
-                            break
-                    idx = idx.to(device)
-                    terms = self._loss(ae, Xt[idx], p_all[idx])
-                    optimizer.zero_grad(set_to_none=True)
-                    terms["loss"].backward()
-                    optimizer.step()
-                    iteration += 1
-                    for name, value in terms.items():
-                        totals[name] = totals.get(name, 0.0) + float(value.detach()) * len(idx)
-                    seen += len(idx)
-                record: dict[str, float] = {"epoch": epoch, "iteration": iteration}
-                record.update({name: value / max(seen, 1) for name, value in totals.items()})
-                # Check the named terms before their sum so the message names the culprit.
-                terms_first = sorted((k for k in record if k not in ("epoch", "iteration")), key=lambda k: k == "loss")
-                check_finite_losses({k: record[k] for k in terms_first}, epoch, self._method)
-                record["delta_label"] = delta_label
-                if y is not None:
-                    record.update({k: v for k, v in evaluate(y, to_numpy(labels)).items() if k in ("acc", "nmi", "ari")})
-                if seen > 0:
-                    self.history_.append(record)
-                if self.converged_:
-                    break
-            ae.eval()
-
+        self.device_ = device
+        self.n_features_in_ = X.shape[1]
         self.autoencoder_ = ae
-        self.n_iter_ = len(self.history_)
-        self.cluster_centers_ = to_numpy(self._centers.detach()).copy()
-        self.labels_ = self._predict_tensor(Xt)
+        self._centers = centers.detach()
+        self.pretrain_history_ = pretrain_history
+        self.history_ = history
+        self.converged_ = converged
+        self.n_iter_ = len(history)
+        self.cluster_centers_ = to_numpy(self._centers).copy()
+        self.labels_ = to_numpy(_soft_assignment_in_chunks(ae, self._centers, Xt, self.alpha).argmax(dim=1))
         return self
+
+    def _initial_centers(self, ae: MLPAutoencoder, Xt: torch.Tensor, rng: np.random.RandomState) -> tuple[nn.Parameter, torch.Tensor]:
+        """mu_j from k-means (``n_init`` restarts) on the pretrained embedding, and its labels."""
+        from .kmeans import KMeans  # lazy: the k-means chapter's module
+
+        z = encode_in_batches(ae, Xt)
+        kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=int(rng.randint(2**31 - 1)), device=Xt.device).fit(z)
+        centers = nn.Parameter(torch.as_tensor(to_numpy(kmeans.cluster_centers_), dtype=torch.float32, device=Xt.device).clone())
+        return centers, torch.as_tensor(to_numpy(kmeans.labels_), device=Xt.device).long()
+
+    def _self_train(
+        self, ae: MLPAutoencoder, centers: nn.Parameter, Xt: torch.Tensor, labels: torch.Tensor,
+        y: np.ndarray | None, generator: torch.Generator,
+    ) -> tuple[list[dict[str, float]], bool]:
+        """The clustering phase: P on the full data every ``update_interval`` steps (Eq. dec-p), KL steps between."""
+        optimizer = torch.optim.Adam([*self._parameters(ae), centers], lr=self.lr)
+
+        def compute_target() -> tuple[torch.Tensor, torch.Tensor]:
+            q = _soft_assignment_in_chunks(ae, centers, Xt, self.alpha)
+            return target_distribution(q), q.argmax(dim=1)
+
+        interval = self.update_interval or n_minibatches(len(Xt), self.batch_size)
+        target = SelfTrainingTarget(compute_target, interval, self.tol, initial_labels=labels)
+
+        def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+            p = target.before_step()
+            idx = idx.to(Xt.device)
+            terms = self._loss(ae, centers, Xt[idx], p[idx])
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+            return terms
+
+        def epoch_end(epoch: int) -> dict[str, float]:
+            record = {"iteration": target.iteration, "label_change": target.label_change}
+            if y is not None:
+                from .metrics import evaluate
+
+                scores = evaluate(y, to_numpy(target.labels))
+                record.update({k: scores[k] for k in ("acc", "nmi", "ari")})
+            return record
+
+        ae.train()
+        history = train_epochs(step, lambda: minibatches(len(Xt), self.batch_size, generator), epochs=self.epochs,
+                               method=self._method, verbose=self.verbose, desc=f"{self._method} clustering",
+                               epoch_end=epoch_end)
+        ae.eval()
+        return history, target.converged
 
     # ------------------------------------------------------------------ inference
     def _check_X(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "labels_")
         X = check_array(X, "X")
-        check_feature_width(X, self.n_features_in_)
+        check_feature_width(X, self.n_features_in_, "X", type(self).__name__)
         return as_tensor(X, self.device_)
-
-    def _predict_tensor(self, Xt: torch.Tensor) -> np.ndarray:
-        return to_numpy(_soft_assignment_in_batches(self.autoencoder_, self._centers, Xt, self.alpha).argmax(dim=1))
 
     def predict(self, X: Any) -> np.ndarray:
         """Cluster of each row of ``X``: argmax_j q_ij, shape (n_samples,)."""
-        return self._predict_tensor(self._check_X(X))
+        return self.predict_proba(X).argmax(axis=1)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Soft assignments q_ij of Eq. (dec-q), shape (n_samples, n_clusters), rows summing to 1."""
-        return to_numpy(_soft_assignment_in_batches(self.autoencoder_, self._centers, self._check_X(X), self.alpha))
+        Xt = self._check_X(X)
+        return to_numpy(_soft_assignment_in_chunks(self.autoencoder_, self._centers, Xt, self.alpha))
 
     def transform(self, X: Any) -> np.ndarray:
         """Embeddings z_i = f(x_i), shape (n_samples, embedding_dim)."""
-        return to_numpy(encode_in_batches(self.autoencoder_, self._check_X(X)))
+        Xt = self._check_X(X)
+        return to_numpy(encode_in_batches(self.autoencoder_, Xt))
 
 
 class IDEC(DEC):
@@ -334,6 +333,7 @@ class IDEC(DEC):
     def __init__(
         self,
         n_clusters: int = 10,
+        *,
         hidden_dims: Sequence[int] = (500, 500, 2000, 10),
         pretrain_epochs: int = 100,
         epochs: int = 50,
@@ -352,19 +352,22 @@ class IDEC(DEC):
         gamma: float = 0.1,
     ) -> None:
         super().__init__(
-            n_clusters, hidden_dims, pretrain_epochs, epochs, update_interval, tol, lr, pretrain_lr,
-            batch_size, alpha, noise, n_init, device, random_state, verbose, autoencoder,
+            n_clusters, hidden_dims=hidden_dims, pretrain_epochs=pretrain_epochs, epochs=epochs,
+            update_interval=update_interval, tol=tol, lr=lr, pretrain_lr=pretrain_lr, batch_size=batch_size,
+            alpha=alpha, noise=noise, n_init=n_init, device=device, random_state=random_state, verbose=verbose,
+            autoencoder=autoencoder,
         )
         self.gamma = gamma
 
-    def _check_gamma(self) -> None:
+    def _check_params(self, X: np.ndarray) -> None:
+        super()._check_params(X)
         check_positive("gamma", self.gamma, allow_zero=True)
 
     def _parameters(self, ae: MLPAutoencoder) -> list[nn.Parameter]:
         return list(ae.parameters())  # the decoder keeps training: that is IDEC's point
 
-    def _loss(self, ae: MLPAutoencoder, x: torch.Tensor, p: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _loss(self, ae: MLPAutoencoder, centers: torch.Tensor, x: torch.Tensor, p: torch.Tensor) -> dict[str, torch.Tensor]:
         z, x_hat = ae(x)
-        kl = kl_clustering_loss(p, soft_assignment(z, self._centers, self.alpha))
+        kl = kl_clustering_loss(p, soft_assignment(z, centers, self.alpha))
         reconstruction = nn.functional.mse_loss(x_hat, x)
         return {"loss": reconstruction + self.gamma * kl, "kl": kl, "reconstruction": reconstruction}

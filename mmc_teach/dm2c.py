@@ -21,23 +21,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import (
     check_feature_width,
-    check_finite_losses,
     check_n_clusters,
     check_positive,
     check_random_state,
     check_views,
     get_device,
-    progress,
     seeded,
     torch_seed_from,
 )
-from .nn import MLPAutoencoder, as_tensor, encode_in_batches, mlp, pretrain_autoencoder
+from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, encode_in_batches, mlp, pretrain_autoencoder
+from .training import train_epochs
 
 __all__ = [
     "DM2C",
@@ -153,17 +152,16 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[to
 # --------------------------------------------------------------------------- estimator
 
 
-class DM2C(ClusterMixin, BaseEstimator):
+class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
     """Deep mixed-modal clustering (Jiang et al. 2019), Eq. (dm2c-objective) of the chapter.
 
     Parameters
     ----------
     n_clusters : int
         Number of clusters k.
-    latent_dim : int
-        Size of each modality's latent space (official code: 128 on 2048-d features).
     hidden_dims : sequence of int
-        Hidden widths of both autoencoders' encoders (mirrored in the decoders).
+        Encoder widths of both autoencoders (mirrored in the decoders); the last entry is the size
+        of each modality's latent space (official code: 1024, 256, 128 on 2048-d features).
     lambda_cyc, lambda_rec, lambda_adv : float
         Weights of the cycle (lambda_1 in the paper), reconstruction (lambda_2) and adversarial
         terms of Eq. (dm2c-objective). The official code weighs the adversarial term by 0.5.
@@ -199,9 +197,14 @@ class DM2C(ClusterMixin, BaseEstimator):
 
     Attributes
     ----------
-    labels_ : list of two ndarray
-        Cluster of every training sample of modality a and of modality b.
-    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
+    labels_ : ndarray of shape (n_a + n_b,)
+        Cluster of every training sample: the rows of ``X[0]`` first, then those of ``X[1]``
+        (the multi-view convention of the API page; ``np.split(labels_, [n_a])`` separates them).
+    n_samples_views_ : list of int
+        Number of training samples of each modality, ``[n_a, n_b]``.
+    n_features_in_views_ : list of int
+        Feature count of each modality.
+    cluster_centers_ : ndarray of shape (n_clusters, hidden_dims[-1])
         k-means centres in the unified space.
     autoencoders_, generators_, critics_ : nn.ModuleDict
         Keys "a"/"b" for the autoencoders, "ab"/"ba" for G_AB/G_BA, "a"/"b" for D_A/D_B.
@@ -214,15 +217,14 @@ class DM2C(ClusterMixin, BaseEstimator):
     Examples
     --------
     >>> model = DM2C(n_clusters=10, random_state=0).fit([X_image, X_text])  # doctest: +SKIP
-    >>> labels_image, labels_text = model.labels_                           # doctest: +SKIP
+    >>> labels_image, labels_text = np.split(model.labels_, [len(X_image)])   # doctest: +SKIP
     """
 
     def __init__(
         self,
         n_clusters: int = 8,
         *,
-        latent_dim: int = 32,
-        hidden_dims: Sequence[int] = (256,),
+        hidden_dims: Sequence[int] = (256, 32),
         lambda_cyc: float = 1.0,
         lambda_rec: float = 1.0,
         lambda_adv: float = 0.5,
@@ -246,7 +248,6 @@ class DM2C(ClusterMixin, BaseEstimator):
         verbose: bool = False,
     ) -> None:
         self.n_clusters = n_clusters
-        self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
         self.lambda_cyc = lambda_cyc
         self.lambda_rec = lambda_rec
@@ -278,7 +279,11 @@ class DM2C(ClusterMixin, BaseEstimator):
             raise ValueError(
                 f"unify={self.unify!r} must be 'a' (the first modality's latent space) or 'b' (the second's)."
             )
-        for name in ("latent_dim", "n_critic", "batch_size", "generator_hidden", "critic_hidden", "n_init"):
+        if isinstance(self.hidden_dims, (str, bytes)) or not isinstance(self.hidden_dims, Sequence) or not self.hidden_dims:
+            raise ValueError(f"hidden_dims={self.hidden_dims!r} must be a non-empty sequence of positive integers.")
+        for h in self.hidden_dims:
+            check_positive("hidden_dims entry", h, integer=True)
+        for name in ("n_critic", "batch_size", "generator_hidden", "critic_hidden", "n_init"):
             check_positive(name, getattr(self, name), integer=True)
         for name in ("pretrain_epochs", "epochs"):
             check_positive(name, getattr(self, name), integer=True, allow_zero=True)
@@ -296,50 +301,48 @@ class DM2C(ClusterMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Sequence[Any], y: Any = None) -> DM2C:
-        """Fit on ``X = [X_a, X_b]``: two arrays of DIFFERENT samples (rows), one per modality."""
+        """Fit on ``X = [X_a, X_b]``: two arrays of DIFFERENT samples (rows), one per modality.
+
+        Fitted attributes are set only once the fit succeeded.
+        """
         self._check_params()
         views = self._check_X(X)
         check_n_clusters(self.n_clusters, sum(len(V) for V in views))
         rng = check_random_state(self.random_state)
-        self.device_ = get_device(self.device)
-        self.n_features_in_ = [V.shape[1] for V in views]
-        self.n_samples_ = [len(V) for V in views]
-        with seeded(torch_seed_from(rng), self.device_) as gen, flush_denormal():
-            Xa, Xb = (as_tensor(V, self.device_) for V in views)
-            dims = [*self.hidden_dims, self.latent_dim]
-            self.autoencoders_ = nn.ModuleDict(
-                {
-                    m: MLPAutoencoder(V.shape[1], dims, activation="leaky_relu", batch_norm=True)
-                    for m, V in zip("ab", views)
-                }
-            ).to(self.device_)
-            self.generators_ = nn.ModuleDict(
-                {k: make_generator(self.latent_dim, self.generator_hidden) for k in ("ab", "ba")}
-            ).to(self.device_)
-            self.critics_ = nn.ModuleDict(
-                {m: make_critic(self.latent_dim, self.critic_hidden) for m in "ab"}
-            ).to(self.device_)
+        device = get_device(self.device)
+        latent_dim = int(self.hidden_dims[-1])
+        with seeded(torch_seed_from(rng), device) as gen, flush_denormal():
+            Xa, Xb = (as_tensor(V, device) for V in views)
+            aes = nn.ModuleDict(
+                {m: MLPAutoencoder(V.shape[1], self.hidden_dims, activation="leaky_relu", batch_norm=True)
+                 for m, V in zip("ab", views)}
+            ).to(device)
+            gens = nn.ModuleDict({k: make_generator(latent_dim, self.generator_hidden) for k in ("ab", "ba")}).to(device)
+            crits = nn.ModuleDict({m: make_critic(latent_dim, self.critic_hidden) for m in "ab"}).to(device)
             # Stage 1 (official code): each autoencoder alone, plain reconstruction (Eq. dm2c-rec).
-            self.pretrain_history_ = [
-                pretrain_autoencoder(
-                    self.autoencoders_[m], V, epochs=self.pretrain_epochs, batch_size=self.batch_size,
-                    lr=self.lr, noise=0.0, generator=gen, verbose=self.verbose, desc=f"pretrain {m}",
-                )
+            pretrain_history = [
+                pretrain_autoencoder(aes[m], V, epochs=self.pretrain_epochs, batch_size=self.batch_size, lr=self.lr,
+                                     noise=0.0, generator=gen, verbose=self.verbose, desc=f"pretrain {m}")
                 for m, V in zip("ab", (Xa, Xb))
             ]
-            self.history_ = self._train_jointly(Xa, Xb, gen)
-            codes = self._unified_codes(Xa, Xb)
+            history = self._train_jointly(aes, gens, crits, Xa, Xb, gen)
+            codes = torch.cat(_unified_codes(aes, gens, self.unify, Xa, Xb))
         from .kmeans import KMeans
 
-        km = KMeans(self.n_clusters, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=self.device_)
-        km.fit(torch.cat(codes))
+        km = KMeans(self.n_clusters, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=device).fit(codes)
+
+        self.device_ = device
+        self.n_features_in_views_ = [V.shape[1] for V in views]
+        self.n_samples_views_ = [len(V) for V in views]
+        self.autoencoders_, self.generators_, self.critics_ = aes, gens, crits
+        self.pretrain_history_, self.history_ = pretrain_history, history
         self.cluster_centers_ = np.asarray(km.cluster_centers_, dtype=np.float32)
-        self.labels_ = [self._assign(c) for c in codes]
+        self.labels_ = self._assign(codes)
         return self
 
-    def _train_jointly(self, Xa: torch.Tensor, Xb: torch.Tensor, gen: torch.Generator) -> list[dict[str, float]]:
+    def _train_jointly(self, aes: nn.ModuleDict, gens: nn.ModuleDict, crits: nn.ModuleDict,
+                       Xa: torch.Tensor, Xb: torch.Tensor, gen: torch.Generator) -> list[dict[str, float]]:
         """Alternate n_critic critic updates with one autoencoder+generator update, Eq. (dm2c-objective)."""
-        aes, gens, crits = self.autoencoders_, self.generators_, self.critics_
         g_opt = torch.optim.Adam([*aes.parameters(), *gens.parameters()], lr=self.lr, betas=(0.5, 0.999))
         if self.critic == "wgan-clip":
             d_opt: torch.optim.Optimizer = torch.optim.RMSprop(crits.parameters(), lr=self.critic_lr)
@@ -348,51 +351,49 @@ class DM2C(ClusterMixin, BaseEstimator):
         batch = min(self.batch_size, len(Xa), len(Xb))
         stream_a, stream_b = _batches(len(Xa), batch, gen), _batches(len(Xb), batch, gen)
         steps = math.ceil(max(len(Xa), len(Xb)) / batch)
-        history: list[dict[str, float]] = []
+
+        def epoch_batches() -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+            for i in range(steps):
+                yield i, Xa[next(stream_a).to(Xa.device)], Xb[next(stream_b).to(Xb.device)]
+
+        def step(batch: tuple[int, torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+            i, xa, xb = batch
+            critic_terms = self._critic_step(aes, gens, crits, xa, xb, d_opt, gen) if self.adversarial else {}
+            terms = {}
+            if i % self.n_critic == 0 or not self.adversarial:
+                terms = self._generator_step(aes, gens, crits, xa, xb, g_opt)
+            # The reconstruction first: a NaN there is the root cause, and the loop names the first term.
+            return {**terms, **critic_terms}
+
         aes.train(), gens.train(), crits.train()
-        for epoch in progress(range(1, self.epochs + 1), self.verbose, "DM2C"):
-            sums = dict.fromkeys(("reconstruction", "cycle", "critic", "generator", "wasserstein"), 0.0)
-            if self.critic == "wgan-gp":
-                sums["gradient_penalty"] = 0.0
-            for step in range(steps):
-                xa, xb = Xa[next(stream_a).to(Xa.device)], Xb[next(stream_b).to(Xb.device)]
-                if self.adversarial:
-                    self._critic_step(xa, xb, d_opt, gen, sums)
-                if step % self.n_critic == 0 or not self.adversarial:
-                    self._generator_step(xa, xb, g_opt, sums)
-            g_steps = len(range(0, steps, self.n_critic)) if self.adversarial else steps
-            record = {"epoch": epoch}
-            for key, total in sums.items():
-                record[key] = total / (g_steps if key in ("reconstruction", "cycle", "generator") else steps)
-            check_finite_losses({k: v for k, v in record.items() if k != "epoch"}, epoch, "DM2C")
-            history.append(record)
+        history = train_epochs(step, epoch_batches, epochs=self.epochs, method="DM2C", verbose=self.verbose)
         aes.eval(), gens.eval(), crits.eval()
         return history
 
-    def _critic_step(self, xa, xb, d_opt, gen, sums) -> None:
+    def _critic_step(self, aes, gens, crits, xa, xb, d_opt, gen) -> dict[str, torch.Tensor]:
         """One update of D_A and D_B on detached codes (the critics' side of Eq. dm2c-adv)."""
         with torch.no_grad():
-            za, zb = self.autoencoders_["a"].encode(xa), self.autoencoders_["b"].encode(xb)
-            fake_a, fake_b = self.generators_["ba"](zb), self.generators_["ab"](za)
-        loss_a, w_a = critic_loss(self.critics_["a"], za, fake_a)
-        loss_b, w_b = critic_loss(self.critics_["b"], zb, fake_b)
+            za, zb = aes["a"].encode(xa), aes["b"].encode(xb)
+            fake_a, fake_b = gens["ba"](zb), gens["ab"](za)
+        loss_a, w_a = critic_loss(crits["a"], za, fake_a)
+        loss_b, w_b = critic_loss(crits["b"], zb, fake_b)
         loss = loss_a + loss_b
+        terms = {}
         if self.critic == "wgan-gp":
-            gp = gradient_penalty(self.critics_["a"], za, fake_a, gen) + gradient_penalty(self.critics_["b"], zb, fake_b, gen)
+            gp = gradient_penalty(crits["a"], za, fake_a, gen) + gradient_penalty(crits["b"], zb, fake_b, gen)
             loss = loss + self.gp_weight * gp
-            sums["gradient_penalty"] += float(gp.detach())
+            terms["gradient_penalty"] = gp
         d_opt.zero_grad(set_to_none=True)
         loss.backward()
         d_opt.step()
         if self.critic == "wgan-clip":
-            clip_weights(self.critics_, self.clip_value)
-        sums["critic"] += float(loss.detach())
-        sums["wasserstein"] += float(w_a + w_b)
+            clip_weights(crits, self.clip_value)
+        return {"critic": loss, "wasserstein": w_a + w_b, **terms}
 
-    def _generator_step(self, xa, xb, g_opt, sums) -> None:
+    def _generator_step(self, aes, gens, crits, xa, xb, g_opt) -> dict[str, torch.Tensor]:
         """One update of both autoencoders (by L_rec) and both generators (by L_cyc and L_adv)."""
-        (za, xa_hat), (zb, xb_hat) = self.autoencoders_["a"](xa), self.autoencoders_["b"](xb)
-        g_ab, g_ba = self.generators_["ab"], self.generators_["ba"]
+        (za, xa_hat), (zb, xb_hat) = aes["a"](xa), aes["b"](xb)
+        g_ab, g_ba = gens["ab"], gens["ba"]
         rec = nn.functional.mse_loss(xa_hat, xa) + nn.functional.mse_loss(xb_hat, xb)
         loss = self.lambda_rec * rec
         # As in Eq. (dm2c-objective), L_cyc and L_adv depend on the generators only: the codes are
@@ -401,47 +402,45 @@ class DM2C(ClusterMixin, BaseEstimator):
         za, zb = za.detach(), zb.detach()
         cyc = cycle_loss(za, g_ab, g_ba) + cycle_loss(zb, g_ba, g_ab) if self.cycle else rec.new_zeros(())
         loss = loss + self.lambda_cyc * cyc
+        terms = {"reconstruction": rec, "cycle": cyc}
         if self.adversarial:
-            adv = generator_loss(self.critics_["a"], g_ba(zb)) + generator_loss(self.critics_["b"], g_ab(za))
+            adv = generator_loss(crits["a"], g_ba(zb)) + generator_loss(crits["b"], g_ab(za))
             loss = loss + self.lambda_adv * adv
-            sums["generator"] += float(adv.detach())
+            terms["generator"] = adv
         g_opt.zero_grad(set_to_none=True)
         loss.backward()
         g_opt.step()
-        sums["reconstruction"] += float(rec.detach())
-        sums["cycle"] += float(cyc.detach())
+        return terms
 
     # ------------------------------------------------------------------ unify and predict
     @torch.no_grad()
-    def _unified_codes(self, Xa: torch.Tensor, Xb: torch.Tensor) -> list[torch.Tensor]:
-        """Eq. (dm2c-unify): own codes for the target modality, translated codes for the other."""
-        za = encode_in_batches(self.autoencoders_["a"], Xa)
-        zb = encode_in_batches(self.autoencoders_["b"], Xb)
-        self.generators_.eval()
-        if self.unify == "a":
-            return [za, self.generators_["ba"](zb)]
-        return [self.generators_["ab"](za), zb]
-
-    @torch.no_grad()
     def _assign(self, codes: torch.Tensor) -> np.ndarray:
         centers = torch.as_tensor(self.cluster_centers_, device=codes.device)
-        return torch.cdist(codes, centers).argmin(dim=1).cpu().numpy()
+        return apply_in_chunks(lambda c: torch.cdist(c, centers).argmin(dim=1), codes).cpu().numpy()
 
-    def transform(self, X: Sequence[Any]) -> list[np.ndarray]:
-        """Unified codes ``[codes_a, codes_b]`` of new samples, both in modality ``unify``'s space."""
+    def transform(self, X: Sequence[Any]) -> np.ndarray:
+        """Unified codes of new samples, all in modality ``unify``'s space: rows of ``X[0]``, then ``X[1]``."""
         check_is_fitted(self, "cluster_centers_")
         views = check_views(X, "X", min_views=2, max_views=2, paired=False)
         for i, V in enumerate(views):
-            check_feature_width(V, self.n_features_in_[i], f"X[{i}]")
-        codes = self._unified_codes(*(as_tensor(V, self.device_) for V in views))
-        return [c.cpu().numpy() for c in codes]
+            check_feature_width(V, self.n_features_in_views_[i], f"X[{i}]", "DM2C")
+        Xa, Xb = (as_tensor(V, self.device_) for V in views)
+        return torch.cat(_unified_codes(self.autoencoders_, self.generators_, self.unify, Xa, Xb)).cpu().numpy()
 
-    def predict(self, X: Sequence[Any]) -> list[np.ndarray]:
-        """Cluster labels ``[labels_a, labels_b]``: nearest k-means centre of the unified codes."""
-        check_is_fitted(self, "cluster_centers_")
-        codes = self.transform(X)
-        return [self._assign(torch.as_tensor(c)) for c in codes]
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        """Cluster labels of new samples (nearest k-means centre of the unified codes): ``X[0]``'s rows, then ``X[1]``'s."""
+        return self._assign(torch.as_tensor(self.transform(X)))
 
-    def fit_predict(self, X: Sequence[Any], y: Any = None) -> list[np.ndarray]:
-        """Fit and return ``labels_`` (a list of two arrays, one per modality)."""
+    def fit_predict(self, X: Sequence[Any], y: Any = None) -> np.ndarray:
+        """Fit and return ``labels_`` (the rows of ``X[0]``, then those of ``X[1]``)."""
         return self.fit(X).labels_
+
+
+@torch.no_grad()
+def _unified_codes(aes: nn.ModuleDict, gens: nn.ModuleDict, unify: str, Xa: torch.Tensor, Xb: torch.Tensor) -> list[torch.Tensor]:
+    """Eq. (dm2c-unify): own codes for the target modality, translated codes for the other."""
+    za, zb = encode_in_batches(aes["a"], Xa), encode_in_batches(aes["b"], Xb)
+    gens.eval()
+    if unify == "a":
+        return [za, apply_in_chunks(gens["ba"], zb)]
+    return [apply_in_chunks(gens["ab"], za), zb]

@@ -25,26 +25,26 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
     check_feature_width,
-    check_finite_losses,
     check_n_clusters,
     check_positive,
     check_random_state,
     check_views,
     get_device,
     minibatches,
-    progress,
+    n_minibatches,
     seeded,
     to_numpy,
     torch_seed_from,
 )
 from .losses import EPS, kl_clustering_loss, soft_assignment
 from .metrics import hungarian_match
-from .nn import MLPAutoencoder, as_tensor, encode_in_batches, pretrain_autoencoder
+from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, encode_in_batches, pretrain_autoencoder
+from .training import SelfTrainingTarget, train_epochs
 
 __all__ = [
     "JECL",
@@ -153,10 +153,17 @@ def combined_assignment(q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor
     return (1.0 - w) * q + w * r
 
 
+def _soft_assignments(network: tuple, x_image: torch.Tensor, x_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """q and r of every pair, Eqs. (jecl-q) and (jecl-r), chunk by chunk without a graph."""
+    image_ae, text_ae, image_mu, text_mu = network
+    return apply_in_chunks(lambda xi, xt: (soft_assignment(image_ae.encode(xi), image_mu),
+                                           soft_assignment(text_ae.encode(xt), text_mu)), x_image, x_text)
+
+
 # --------------------------------------------------------------------------- the estimator
 
 
-class JECL(ClusterMixin, BaseEstimator):
+class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
     """Joint Embedding and Cluster Learning for image-text pairs (Yang et al., ICPR 2020).
 
     Two autoencoder-pretrained encoders (image, text) with their own Student-t clustering layers
@@ -177,8 +184,9 @@ class JECL(ClusterMixin, BaseEstimator):
         Encoder widths for both views; the last entry is the embedding size.
     pretrain_epochs, epochs : int
         Autoencoder pretraining epochs per view, and clustering epochs.
-    update_interval : int
-        Epochs between recomputations of the joint target P on the full data.
+    update_interval : int or None
+        Mini-batch iterations between two recomputations of the joint target P on the full data
+        (the same unit as DEC's); ``None`` means once per pass over the data.
     lr, pretrain_lr : float
         Adam learning rates of the clustering phase and of pretraining.
     batch_size : int
@@ -188,6 +196,8 @@ class JECL(ClusterMixin, BaseEstimator):
         Ablation switches: ``False`` drops the JSD term or the frequency regulariser.
     tol : float
         Stop when fewer than this fraction of labels change between two target updates.
+    n_init : int
+        k-means restarts on each view's embedding for the initial centres (DEC's code uses 20).
     device : str or None
     random_state : int, RandomState or None
     verbose : bool
@@ -208,13 +218,14 @@ class JECL(ClusterMixin, BaseEstimator):
     def __init__(
         self,
         n_clusters: int,
+        *,
         alpha: float = 0.5,
         beta: float = 0.1,
         gamma: float = 0.1,
         hidden_dims: Sequence[int] = (500, 500, 2000, 10),
         pretrain_epochs: int = 100,
         epochs: int = 100,
-        update_interval: int = 1,
+        update_interval: int | None = None,
         lr: float = 1e-3,
         pretrain_lr: float = 1e-3,
         batch_size: int = 256,
@@ -222,6 +233,7 @@ class JECL(ClusterMixin, BaseEstimator):
         alignment: bool = True,
         regularizer: bool = True,
         tol: float = 1e-3,
+        n_init: int = 20,
         device: str | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
@@ -242,6 +254,7 @@ class JECL(ClusterMixin, BaseEstimator):
         self.alignment = alignment
         self.regularizer = regularizer
         self.tol = tol
+        self.n_init = n_init
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -250,6 +263,8 @@ class JECL(ClusterMixin, BaseEstimator):
     # ----------------------------------------------------------------- input handling
 
     def _check_input(self, views: Any, text_mask: Any, fitting: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not fitting:
+            check_is_fitted(self, "labels_")
         if isinstance(views, Sequence) and not isinstance(views, (str, bytes)) and len(views) == 2:
             text = to_numpy(views[1])
             if text.dtype.kind == "f" and text.ndim == 2 and np.isnan(text).any():
@@ -273,11 +288,9 @@ class JECL(ClusterMixin, BaseEstimator):
                 raise TypeError(f"text_mask must be a boolean array (True = the sample has text), got dtype {mask.dtype}.")
             if mask.shape != (n,):
                 raise ValueError(f"text_mask must have shape ({n},) (one entry per sample), got {mask.shape}.")
-        if fitting:
-            self.n_features_in_views_ = [X_image.shape[1], X_text.shape[1]]
-        else:
-            check_feature_width(X_image, self.n_features_in_views_[0], "views[0]")
-            check_feature_width(X_text, self.n_features_in_views_[1], "views[1]")
+        if not fitting:
+            check_feature_width(X_image, self.n_features_in_views_[0], "views[0]", "JECL")
+            check_feature_width(X_text, self.n_features_in_views_[1], "views[1]", "JECL")
         return X_image, X_text, mask
 
     def _check_params(self, n_samples: int) -> None:
@@ -289,35 +302,32 @@ class JECL(ClusterMixin, BaseEstimator):
         check_positive("gamma", self.gamma, allow_zero=True)
         for name in ("pretrain_epochs", "epochs"):
             check_positive(name, getattr(self, name), integer=True, allow_zero=True)
-        for name in ("update_interval", "batch_size"):
+        if self.update_interval is not None:
+            check_positive("update_interval", self.update_interval, integer=True)
+        for name in ("batch_size", "n_init"):
             check_positive(name, getattr(self, name), integer=True)
         for name in ("lr", "pretrain_lr"):
             check_positive(name, getattr(self, name))
         check_positive("tol", self.tol, allow_zero=True)
 
-    def _make_autoencoders(self, d_image: int, d_text: int) -> tuple[MLPAutoencoder, MLPAutoencoder]:
+    def _make_autoencoders(self, d_image: int, d_text: int, device: torch.device) -> tuple[MLPAutoencoder, MLPAutoencoder]:
         if self.autoencoders is None:
-            return (MLPAutoencoder(d_image, self.hidden_dims).to(self.device_),
-                    MLPAutoencoder(d_text, self.hidden_dims).to(self.device_))
+            return MLPAutoencoder(d_image, self.hidden_dims).to(device), MLPAutoencoder(d_text, self.hidden_dims).to(device)
         if len(self.autoencoders) != 2 or not all(isinstance(a, MLPAutoencoder) for a in self.autoencoders):
             raise TypeError("autoencoders must be a pair (image, text) of mmc_teach.nn.MLPAutoencoder or None.")
         for ae, d, name in zip(self.autoencoders, (d_image, d_text), ("image", "text")):
             if ae.input_dim != d:
                 raise ValueError(f"the {name} autoencoder expects {ae.input_dim} features but views has {d}.")
-        return tuple(copy.deepcopy(a).to(self.device_) for a in self.autoencoders)
+        return tuple(copy.deepcopy(a).to(device) for a in self.autoencoders)
 
     # ----------------------------------------------------------------- training
-
-    def _assignments(self, x_image: torch.Tensor, x_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z_image = self.image_module_.encode(x_image)
-        z_text = self.text_module_.encode(x_text)
-        return soft_assignment(z_image, self.image_mu_), soft_assignment(z_text, self.text_mu_)
 
     def fit(self, views: Sequence[Any], y: Any = None, *, text_mask: Any = None) -> JECL:
         """Fit on ``views = [X_image, X_text]``; ``text_mask[i]`` False means sample i has no text.
 
         Rows of ``X_text`` where ``text_mask`` is False are ignored (they must still be finite).
-        ``y`` is ignored (scikit-learn convention); pass the mask by keyword.
+        ``y`` is ignored (scikit-learn convention); pass the mask by keyword. Fitted attributes
+        are set only once the fit succeeded.
         """
         if y is not None and to_numpy(y).dtype == bool:
             raise TypeError("fit got a boolean array as y; pass the missing-text mask by keyword: fit(views, text_mask=mask).")
@@ -329,100 +339,95 @@ class JECL(ClusterMixin, BaseEstimator):
                 "the text view cannot be clustered. Use text_mask all False to ignore the text."
             )
         rng = check_random_state(self.random_state)
-        self.device_ = get_device(self.device)
+        device = get_device(self.device)
         k = self.n_clusters
-        with seeded(torch_seed_from(rng), self.device_) as generator:
-            xi, xt = as_tensor(X_image, self.device_), as_tensor(X_text, self.device_)
-            has_text = torch.as_tensor(mask, device=self.device_)
-            self.image_module_, self.text_module_ = self._make_autoencoders(X_image.shape[1], X_text.shape[1])
+        with seeded(torch_seed_from(rng), device) as generator:
+            xi, xt = as_tensor(X_image, device), as_tensor(X_text, device)
+            has_text = torch.as_tensor(mask, device=device)
+            image_ae, text_ae = self._make_autoencoders(X_image.shape[1], X_text.shape[1], device)
             # Step 1 (paper, "Parameter initialization"): one denoising autoencoder per view, text
             # pretrained on the samples that have text only.
-            self.pretrain_history_ = {
-                "image": pretrain_autoencoder(self.image_module_, xi, epochs=self.pretrain_epochs, batch_size=self.batch_size,
-                                              lr=self.pretrain_lr, generator=generator, verbose=self.verbose, desc="pretrain image"),
-                "text": pretrain_autoencoder(self.text_module_, xt[has_text], epochs=self.pretrain_epochs if mask.any() else 0,
-                                             batch_size=self.batch_size, lr=self.pretrain_lr, generator=generator,
-                                             verbose=self.verbose, desc="pretrain text"),
+            pretrain = dict(batch_size=self.batch_size, lr=self.pretrain_lr, generator=generator, verbose=self.verbose)
+            pretrain_history = {
+                "image": pretrain_autoencoder(image_ae, xi, epochs=self.pretrain_epochs, desc="pretrain image", **pretrain),
+                "text": pretrain_autoencoder(text_ae, xt[has_text], epochs=self.pretrain_epochs if mask.any() else 0,
+                                             desc="pretrain text", **pretrain),
             }
             # Step 2: k-means on each embedding, then put the text centres in image-cluster order.
             from .kmeans import KMeans
 
-            z_image = encode_in_batches(self.image_module_, xi)
-            km_image = KMeans(k, n_init=20, random_state=rng.randint(2**31 - 1), device=self.device_).fit(z_image)
+            km_image = KMeans(k, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=device)
+            km_image.fit(encode_in_batches(image_ae, xi))
             text_centers = km_image.cluster_centers_  # placeholder when no sample has text
             if mask.sum() >= k:
-                z_text = encode_in_batches(self.text_module_, xt[has_text])
-                km_text = KMeans(k, n_init=20, random_state=rng.randint(2**31 - 1), device=self.device_).fit(z_text)
+                km_text = KMeans(k, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=device)
+                km_text.fit(encode_in_batches(text_ae, xt[has_text]))
                 order = np.arange(k)
                 if self.align_clusters:
                     order = align_text_clusters(to_numpy(km_image.labels_)[mask], to_numpy(km_text.labels_), k)
                 text_centers = to_numpy(km_text.cluster_centers_)[order]
-            self.image_mu_ = torch.nn.Parameter(as_tensor(to_numpy(km_image.cluster_centers_), self.device_))
-            self.text_mu_ = torch.nn.Parameter(as_tensor(to_numpy(text_centers), self.device_))
-            self._train(xi, xt, has_text, generator)
-            self._store(xi, xt, has_text)
+            image_mu = torch.nn.Parameter(as_tensor(to_numpy(km_image.cluster_centers_), device))
+            text_mu = torch.nn.Parameter(as_tensor(to_numpy(text_centers), device))
+            network = (image_ae, text_ae, image_mu, text_mu)
+            history = self._train(network, xi, xt, has_text, generator)
+
+        self.device_ = device
+        self.n_features_in_views_ = [X_image.shape[1], X_text.shape[1]]
+        self.image_module_, self.text_module_ = image_ae, text_ae
+        self.image_mu_, self.text_mu_ = image_mu, text_mu
+        self.image_centers_, self.text_centers_ = to_numpy(image_mu.detach()), to_numpy(text_mu.detach())
+        self.pretrain_history_, self.history_ = pretrain_history, history
+        q, r = _soft_assignments(network, xi, xt)
+        self.labels_ = to_numpy(combined_assignment(q, r, has_text, self.alpha).argmax(dim=1))
         return self
 
-    def _train(self, xi: torch.Tensor, xt: torch.Tensor, has_text: torch.Tensor, generator: torch.Generator) -> None:
-        params = [*self.image_module_.encoder.parameters(), *self.text_module_.encoder.parameters(), self.image_mu_, self.text_mu_]
-        optimizer = torch.optim.Adam(params, lr=self.lr)
+    def _train(self, network: tuple, xi: torch.Tensor, xt: torch.Tensor, has_text: torch.Tensor,
+               generator: torch.Generator) -> list[dict[str, float]]:
+        """Alternate: the joint target P on the full data (Step A), then gradient steps with P fixed (Step B)."""
+        image_ae, text_ae, image_mu, text_mu = network
+        optimizer = torch.optim.Adam([*image_ae.encoder.parameters(), *text_ae.encoder.parameters(), image_mu, text_mu],
+                                     lr=self.lr)
         beta = self.beta if self.alignment else 0.0
         gamma = self.gamma if self.regularizer else 0.0
-        self.history_: list[dict[str, float]] = []
-        previous = None
-        for epoch in progress(range(self.epochs), self.verbose, "JECL"):
-            if epoch % self.update_interval == 0:
-                # Step A (alternating optimisation): the joint target on the full data, then held fixed.
-                with torch.no_grad():
-                    q, r = self._assignments(xi, xt)
-                    p = joint_target_distribution(q, r, has_text, self.alpha)
-                    labels = combined_assignment(q, r, has_text, self.alpha).argmax(dim=1)
-                change = 1.0 if previous is None else float((labels != previous).float().mean())
-                previous = labels
-                if epoch > 0 and change < self.tol:
-                    break
-            # Step B: gradient steps on encoders and both centre sets with P fixed.
-            totals = dict.fromkeys(("loss", "kl_image", "kl_text", "jsd", "reg"), 0.0)
-            n_seen = 0
-            self.image_module_.train()
-            self.text_module_.train()
-            for idx in minibatches(len(xi), self.batch_size, generator):
-                idx = idx.to(xi.device)
-                t = has_text[idx]
-                q_b, r_b = self._assignments(xi[idx], xt[idx])
-                kl_q, kl_r = joint_clustering_loss(p[idx], q_b, r_b, t)
-                jsd = (jensen_shannon(q_b[t], r_b[t]).sum() / len(idx)) if bool(t.any()) else q_b.new_zeros(())
-                reg = frequency_regularizer(q_b) + frequency_regularizer(r_b[t])
-                loss = kl_q + kl_r + beta * jsd + gamma * reg
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                for name, value in zip(totals, (loss, kl_q, kl_r, jsd, reg)):
-                    totals[name] += float(value.detach()) * len(idx)
-                n_seen += len(idx)
-            record = {"epoch": epoch + 1, **{name: v / n_seen for name, v in totals.items()}, "label_change": change}
-            check_finite_losses({name: record[name] for name in totals}, epoch + 1, "JECL")
-            self.history_.append(record)
-        self.image_module_.eval()
-        self.text_module_.eval()
 
-    @torch.no_grad()
-    def _store(self, xi: torch.Tensor, xt: torch.Tensor, has_text: torch.Tensor) -> None:
-        q, r = self._assignments(xi, xt)
-        self.labels_ = to_numpy(combined_assignment(q, r, has_text, self.alpha).argmax(dim=1))
-        self.image_centers_ = to_numpy(self.image_mu_)
-        self.text_centers_ = to_numpy(self.text_mu_)
+        def compute_target() -> tuple[torch.Tensor, torch.Tensor]:
+            q, r = _soft_assignments(network, xi, xt)
+            labels = combined_assignment(q, r, has_text, self.alpha).argmax(dim=1)
+            return joint_target_distribution(q, r, has_text, self.alpha), labels
+
+        interval = self.update_interval or n_minibatches(len(xi), self.batch_size)
+        target = SelfTrainingTarget(compute_target, interval, self.tol)
+
+        def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+            p = target.before_step()
+            idx = idx.to(xi.device)
+            t = has_text[idx]
+            q_b = soft_assignment(image_ae.encode(xi[idx]), image_mu)
+            r_b = soft_assignment(text_ae.encode(xt[idx]), text_mu)
+            kl_image, kl_text = joint_clustering_loss(p[idx], q_b, r_b, t)  # Eq. (jecl-kl)
+            jsd = jensen_shannon(q_b[t], r_b[t]).sum() / len(idx) if bool(t.any()) else q_b.new_zeros(())
+            reg = frequency_regularizer(q_b) + frequency_regularizer(r_b[t])
+            loss = kl_image + kl_text + beta * jsd + gamma * reg  # Eq. (jecl-loss)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return {"loss": loss, "kl_image": kl_image, "kl_text": kl_text, "jsd": jsd, "reg": reg}
+
+        image_ae.train(), text_ae.train()
+        history = train_epochs(step, lambda: minibatches(len(xi), self.batch_size, generator), epochs=self.epochs,
+                               method="JECL", verbose=self.verbose,
+                               epoch_end=lambda epoch: {"label_change": target.label_change})
+        image_ae.eval(), text_ae.eval()
+        return history
 
     # ----------------------------------------------------------------- inference
 
-    @torch.no_grad()
     def _forward(self, views: Sequence[Any], text_mask: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        check_is_fitted(self, "labels_")
         X_image, X_text, mask = self._check_input(views, text_mask, fitting=False)
         xi, xt = as_tensor(X_image, self.device_), as_tensor(X_text, self.device_)
-        has_text = torch.as_tensor(mask, device=self.device_)
-        q, r = self._assignments(xi, xt)
-        return q, r, has_text
+        network = (self.image_module_, self.text_module_, self.image_mu_, self.text_mu_)
+        q, r = _soft_assignments(network, xi, xt)
+        return q, r, torch.as_tensor(mask, device=self.device_)
 
     def predict_proba(self, views: Sequence[Any], text_mask: Any = None) -> np.ndarray:
         """Combined soft assignment alpha q + (1 - alpha) r (q alone without text), Eq. (jecl-assign)."""
@@ -436,13 +441,11 @@ class JECL(ClusterMixin, BaseEstimator):
     def fit_predict(self, views: Sequence[Any], y: Any = None, *, text_mask: Any = None) -> np.ndarray:
         return self.fit(views, text_mask=text_mask).labels_
 
-    @torch.no_grad()
     def transform(self, views: Sequence[Any], text_mask: Any = None) -> np.ndarray:
         """The pair's two embeddings side by side, shape (n, 2 * embedding_dim).
 
         The text half is NaN for samples without text (their text embedding does not exist).
         """
-        check_is_fitted(self, "labels_")
         X_image, X_text, mask = self._check_input(views, text_mask, fitting=False)
         z_image = encode_in_batches(self.image_module_, as_tensor(X_image, self.device_))
         z_text = encode_in_batches(self.text_module_, as_tensor(X_text, self.device_))

@@ -11,15 +11,17 @@ schedule that reaches similar embeddings on the book's data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._base import check_finite_losses, check_positive, minibatches, progress
+from ._base import check_positive, minibatches
+from .training import train_epochs
 
-__all__ = ["MLPAutoencoder", "mlp", "pretrain_autoencoder", "encode_in_batches", "as_tensor"]
+__all__ = ["MLPAutoencoder", "mlp", "pretrain_autoencoder", "apply_in_chunks", "encode_in_batches", "as_tensor"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -142,40 +144,56 @@ def pretrain_autoencoder(
         raise ValueError(f"noise={noise} must be in [0, 1).")
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     optimizer = torch.optim.Adam(autoencoder.parameters(), lr=lr)
-    history: list[dict[str, float]] = []
+
+    def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = X[idx.to(X.device)]
+        x_in = x
+        if noise > 0:
+            # The mask is drawn on the CPU generator so CPU and GPU runs corrupt the same entries.
+            x_in = x * (torch.rand(x.shape, generator=generator) >= noise).to(x.device)
+        _, x_hat = autoencoder(x_in)
+        loss = nn.functional.mse_loss(x_hat, x)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"reconstruction": loss}
+
     autoencoder.train()
-    for epoch in progress(range(epochs), verbose, desc):
-        total, seen = 0.0, 0
-        for idx in minibatches(len(X), batch_size, generator):
-            x = X[idx.to(X.device)]
-            if noise > 0:
-                # The mask is drawn on the CPU generator so CPU and GPU runs corrupt the same entries.
-                keep = (torch.rand(x.shape, generator=generator) >= noise).to(x.device)
-                x_in = x * keep
-            else:
-                x_in = x
-            _, x_hat = autoencoder(x_in)
-            loss = nn.functional.mse_loss(x_hat, x)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        record = {"epoch": epoch + 1, "reconstruction": total / max(seen, 1)}
-        check_finite_losses({"reconstruction": record["reconstruction"]}, epoch + 1, "autoencoder pretraining")
-        history.append(record)
+    history = train_epochs(step, lambda: minibatches(len(X), batch_size, generator), epochs=epochs,
+                           method="autoencoder pretraining", verbose=verbose, desc=desc)
     autoencoder.eval()
     return history
 
 
 @torch.no_grad()
+def apply_in_chunks(fn: Callable[..., Any], *tensors: torch.Tensor, chunk_size: int = 4096) -> Any:
+    """``fn(*tensors)`` computed on row chunks without a graph and concatenated along rows.
+
+    Inference on the full data (embeddings, soft assignments, a target distribution's inputs)
+    then needs memory for one chunk's activations, not for all n samples. ``fn`` may return a
+    tensor or (nested) tuples/lists of tensors with one row per input row; ``None`` entries stay.
+    """
+    n = len(tensors[0])
+    parts = [fn(*(t[i : i + chunk_size] for t in tensors)) for i in range(0, n, chunk_size)]
+    return _concatenate(parts) if parts else fn(*tensors)
+
+
+def _concatenate(parts: list[Any]) -> Any:
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts)
+    if first is None:
+        return None
+    return type(first)(_concatenate(list(column)) for column in zip(*parts))
+
+
 def encode_in_batches(autoencoder: MLPAutoencoder, X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """Embed ``X`` without building a graph, in chunks so large inputs fit in memory."""
     was_training = autoencoder.training
     autoencoder.eval()
-    codes = [autoencoder.encode(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
+    codes = apply_in_chunks(autoencoder.encode, X, chunk_size=batch_size)
     autoencoder.train(was_training)
-    return torch.cat(codes) if codes else X.new_zeros((0, autoencoder.embedding_dim))
+    return codes
 
 
 def as_tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -147,7 +147,7 @@ def _blobs(n_views: int, n: int = 90, k: int = 3, seed: int = 0) -> tuple[list[n
 
 
 def _small(**kw) -> CMMC:
-    params = dict(feature_dim=16, high_dim=8, hidden_dims=(32,), pretrain_epochs=5, contrastive_epochs=10,
+    params = dict(high_dim=8, hidden_dims=(32, 16), pretrain_epochs=5, contrastive_epochs=10,
                   finetune_epochs=5, lr=1e-3, batch_size=32, n_init=3, device="cpu", random_state=0)
     params.update(kw)
     return CMMC(3, **params)

@@ -109,7 +109,7 @@ def test_fit_predict_on_blobs(cls):
     assert proba.shape == (len(X), 3) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_array_equal(est.predict(X), est.labels_)
     assert est.n_iter_ == len(est.history_) >= 1
-    assert {"epoch", "loss", "kl", "delta_label", "acc", "nmi", "ari"} <= set(est.history_[0])
+    assert {"epoch", "loss", "kl", "label_change", "acc", "nmi", "ari"} <= set(est.history_[0])
     assert est.history_[-1]["acc"] > 0.9
 
 

@@ -15,7 +15,7 @@ from mmc_teach.labs import critic_landscape
 
 torch.set_num_threads(1)
 
-FAST = dict(latent_dim=4, hidden_dims=(8,), pretrain_epochs=2, epochs=2, batch_size=16, n_init=2,
+FAST = dict(hidden_dims=(8, 4), pretrain_epochs=2, epochs=2, batch_size=16, n_init=2,
             generator_hidden=8, critic_hidden=8, device="cpu")
 
 
@@ -155,11 +155,13 @@ def test_critic_loss_hand_value():
 def test_fit_predict_shapes_and_history(critic):
     Xa, Xb = _mixed()
     model = DM2C(2, critic=critic, random_state=0, **FAST).fit([Xa, Xb])
-    assert [len(l) for l in model.labels_] == [40, 30]
+    # One multi-view convention: labels_ holds X[0]'s rows, then X[1]'s.
+    assert model.labels_.shape == (70,) and model.n_samples_views_ == [40, 30]
     pred = model.predict([Xa[:5], Xb[:7]])
-    assert [len(p) for p in pred] == [5, 7] and np.array_equal(pred[0], model.labels_[0][:5])
-    codes = model.transform([Xa, Xb])
-    assert codes[0].shape == (40, 4) and codes[1].shape == (30, 4)
+    assert pred.shape == (12,)
+    np.testing.assert_array_equal(pred[:5], model.labels_[:5])
+    np.testing.assert_array_equal(pred[5:], model.labels_[40:47])
+    assert model.transform([Xa, Xb]).shape == (70, 4)
     assert len(model.history_) == 2
     for record in model.history_:
         for key in ("reconstruction", "cycle", "critic", "generator", "wasserstein"):
@@ -174,7 +176,7 @@ def test_same_random_state_same_result():
     Xa, Xb = _mixed()
     a = DM2C(2, random_state=7, **FAST).fit([Xa, Xb])
     b = DM2C(2, random_state=7, **FAST).fit([Xa, Xb])
-    assert all(np.array_equal(x, y) for x, y in zip(a.labels_, b.labels_))
+    np.testing.assert_array_equal(a.labels_, b.labels_)
     assert a.history_ == b.history_
     state = torch.random.get_rng_state()
     DM2C(2, random_state=7, **FAST).fit([Xa, Xb])
@@ -186,7 +188,7 @@ def test_ablation_switches():
     no_cycle = DM2C(2, cycle=False, random_state=0, **FAST).fit([Xa, Xb])
     assert all(r["cycle"] == 0.0 for r in no_cycle.history_)
     no_critic = DM2C(2, adversarial=False, random_state=0, **FAST).fit([Xa, Xb])
-    assert all(r["critic"] == 0.0 and r["wasserstein"] == 0.0 for r in no_critic.history_)
+    assert not any({"critic", "wasserstein", "generator"} & set(r) for r in no_critic.history_)
 
 
 @pytest.mark.parametrize(
