@@ -11,17 +11,31 @@ schedule that reaches similar embeddings on the book's data.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._base import check_positive, minibatches
+from ._base import check_positive, get_device, minibatches, seeded
 from .training import train_epochs
 
-__all__ = ["MLPAutoencoder", "mlp", "pretrain_autoencoder", "apply_in_chunks", "encode_in_batches", "as_tensor"]
+__all__ = [
+    "MLPAutoencoder",
+    "mlp",
+    "pretrain_autoencoder",
+    "pretrained_autoencoder",
+    "cache_dir",
+    "apply_in_chunks",
+    "encode_in_batches",
+    "as_tensor",
+]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -163,6 +177,81 @@ def pretrain_autoencoder(
                            method="autoencoder pretraining", verbose=verbose, desc=desc)
     autoencoder.eval()
     return history
+
+
+CACHE_ENV_VAR = "MMC_TEACH_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where pretrained autoencoders are kept: ``$MMC_TEACH_CACHE``, else the per-user cache folder."""
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.environ[CACHE_ENV_VAR]).expanduser()
+    import pooch
+
+    return Path(pooch.os_cache("mmc_teach")) / "autoencoders"
+
+
+def pretrained_autoencoder(
+    X: Any,
+    hidden_dims: Sequence[int] = (500, 500, 2000, 10),
+    *,
+    epochs: int = 50,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    noise: float = 0.2,
+    activation: str = "relu",
+    batch_norm: bool = False,
+    random_state: int = 0,
+    device: str | torch.device | None = None,
+    cache: bool = True,
+    verbose: bool = False,
+) -> MLPAutoencoder:
+    """An autoencoder pretrained on ``X`` by :func:`pretrain_autoencoder`, computed once and cached.
+
+    Pretraining is the expensive part of DEC, IDEC and JECL, and several chapters and the benchmark
+    need the same autoencoders. The weights are stored under :func:`cache_dir` keyed by everything
+    that determines them (the data's bytes, the architecture, the schedule, the seed, the torch
+    version and the device type), written atomically, so a cached and a freshly trained autoencoder
+    are the same, bit for bit, on the CPU. A cache file that cannot be read is trained again.
+    ``cache=False`` always trains and writes nothing. The returned network is in eval mode; its
+    pretraining history is ``autoencoder.pretrain_history``.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if X.ndim != 2 or not np.isfinite(X).all():
+        raise ValueError(f"X must be a finite 2-D array of shape (n_samples, n_features); got shape {X.shape}.")
+    check_positive("random_state", random_state, integer=True, allow_zero=True)
+    torch_device = get_device(device)
+    settings = {"shape": list(X.shape), "hidden_dims": [int(h) for h in hidden_dims], "epochs": epochs,
+                "batch_size": batch_size, "lr": lr, "noise": noise, "activation": activation,
+                "batch_norm": batch_norm, "seed": random_state, "torch": torch.__version__,
+                "device": torch_device.type}
+    digest = hashlib.sha256(X.tobytes() + json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
+    path = cache_dir() / f"ae-{digest}.pt"
+    ae = MLPAutoencoder(X.shape[1], hidden_dims, activation=activation, batch_norm=batch_norm).to(torch_device)
+    if cache and path.is_file():
+        try:
+            saved = torch.load(path, map_location=torch_device, weights_only=True)
+            ae.load_state_dict(saved["state_dict"])
+            ae.pretrain_history = saved["history"]
+            return ae.eval()
+        except Exception:  # a truncated or foreign file: train again and overwrite it
+            pass
+    with seeded(int(random_state), torch_device) as generator:
+        ae = MLPAutoencoder(X.shape[1], hidden_dims, activation=activation, batch_norm=batch_norm).to(torch_device)
+        history = pretrain_autoencoder(ae, as_tensor(X, torch_device), epochs=epochs, batch_size=batch_size, lr=lr,
+                                       noise=noise, generator=generator, verbose=verbose)
+    ae.pretrain_history = history
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save({"state_dict": ae.state_dict(), "history": history, "settings": settings}, f)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return ae.eval()
 
 
 @torch.no_grad()

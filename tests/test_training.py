@@ -135,3 +135,41 @@ def test_cmmc_chunked_finetuning_matches_one_full_batch_step():
     assert not torch.equal(trained[0], torch.cat([p.detach().ravel() for p in net.parameters()]))
     torch.testing.assert_close(trained[0], trained[1], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(trained[1], trained[2], rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- the pretraining cache
+
+
+def test_cached_and_fresh_autoencoders_are_bitwise_equal(tmp_path, monkeypatch):
+    from mmc_teach.nn import cache_dir, pretrained_autoencoder
+
+    monkeypatch.setenv("MMC_TEACH_CACHE", str(tmp_path))
+    X = np.random.RandomState(0).rand(50, 6).astype(np.float32)
+    kw = dict(hidden_dims=(8, 3), epochs=2, batch_size=16)
+    fresh = pretrained_autoencoder(X, cache=False, **kw)
+    assert list(tmp_path.iterdir()) == []  # cache=False writes nothing
+    first = pretrained_autoencoder(X, **kw)
+    files = list(cache_dir().iterdir())
+    assert len(files) == 1 and not any(f.name.endswith(".tmp") for f in files)
+    cached = pretrained_autoencoder(X, **kw)
+    for a, b, c in zip(fresh.state_dict().values(), first.state_dict().values(), cached.state_dict().values()):
+        assert torch.equal(a, b) and torch.equal(b, c)
+    assert cached.pretrain_history == fresh.pretrain_history
+    # any change of data, schedule or seed is another entry
+    pretrained_autoencoder(X, **{**kw, "epochs": 3})
+    pretrained_autoencoder(X, random_state=1, **kw)
+    pretrained_autoencoder(X + 1e-3, **kw)
+    assert len(list(cache_dir().iterdir())) == 4
+
+
+def test_a_corrupt_cache_file_is_trained_again(tmp_path, monkeypatch):
+    from mmc_teach.nn import pretrained_autoencoder
+
+    monkeypatch.setenv("MMC_TEACH_CACHE", str(tmp_path))
+    X = np.random.RandomState(0).rand(40, 5).astype(np.float32)
+    good = pretrained_autoencoder(X, hidden_dims=(6, 2), epochs=1)
+    (path,) = tmp_path.iterdir()
+    path.write_bytes(b"not a torch file")
+    again = pretrained_autoencoder(X, hidden_dims=(6, 2), epochs=1)
+    assert all(torch.equal(a, b) for a, b in zip(good.state_dict().values(), again.state_dict().values()))
+    assert path.read_bytes() != b"not a torch file"
