@@ -1,4 +1,10 @@
-"""Command line: ``python -m mmc_teach bench ...`` and ``python -m mmc_teach render ...``."""
+"""Command line: ``python -m mmc_teach bench ...`` and ``python -m mmc_teach render ...``.
+
+Exit status: 0 when a report was written or rendered (``bench`` still lists its failed pairs); 1 when
+every pair failed or the report could not be written; 2 for arguments that leave nothing to run, an
+``--out`` that cannot be written (checked before any training) or a file that is not a benchmark
+report; 130 when interrupted (``--out`` is left as it was, the finished pairs are in the partial file).
+"""
 
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cpu (default: about an hour on 2 cores), paper (the papers' settings), quick (smoke test)")
     bench.add_argument("--quick", action="store_true", help="the same as --schedule quick")
     bench.add_argument("--data-home", default=None, help="data directory (default: $MMC_TEACH_DATA or the cache)")
-    bench.add_argument("--out", default="results/bench.json", help="where to write the JSON report")
+    bench.add_argument("--out", default="results/bench.json", help="where to write the JSON report; until the run is complete it checkpoints to <name>.partial.json "
+                       "next to it and leaves --out as it was")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     render = commands.add_parser("render", help="render a JSON report as a table and a figure")
@@ -40,25 +47,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _error(command: str, message: object, status: int = 2) -> int:
+    print(f"mmc-teach {command}: error: {message}", file=sys.stderr)
+    return status
+
+
+def _bench(args: argparse.Namespace) -> int:
     from . import bench as bench_module
 
-    args = build_parser().parse_args(argv)
-    if args.command == "bench":
+    if not args.methods:
+        return _error("bench", f"--methods names no method; choose from {','.join(bench_module.METHODS)}.")
+    if not args.datasets:
+        return _error("bench", "--datasets names no data set.")
+    try:  # before any training: a bad --out must not cost a finished run
+        out = bench_module.check_output_path(args.out)
+    except OSError as err:
+        return _error("bench", f"--out: {err}")
+    # Checkpoints go to a file of their own, so an interrupted run never replaces a complete --out.
+    partial = bench_module.partial_path(out)
+    try:
         report = bench_module.run_benchmark(
             args.methods, args.datasets, seeds=[args.seed] if args.seed is not None else args.seeds,
-            device=args.device, schedule="quick" if args.quick else args.schedule, data_home=args.data_home, verbose=not args.no_progress,
-            checkpoint=args.out,
+            device=args.device, schedule="quick" if args.quick else args.schedule, data_home=args.data_home,
+            verbose=not args.no_progress, checkpoint=partial,
         )
-        bench_module.write_json(report, args.out)
-        failed = [f"{r['method']}/{r['dataset']}: {r['error']}" for r in report["results"] if r["error"]]
-        print(f"wrote {args.out}: {len(report['results'])} pairs, {len(failed)} failed")
-        for line in failed:
-            print("  failed", line, file=sys.stderr)
-        return 0
-    with open(args.report) as handle:
-        report = json.load(handle)
-    table = bench_module.render_table(report, args.metric, args.fmt)
+    except KeyboardInterrupt:
+        kept = f"the finished pairs are in {partial}" if partial.exists() else "no pair had finished"
+        return _error("bench", f"interrupted; {out} left as it was, {kept}.", 130)
+    except (ValueError, OSError) as err:  # bad arguments or data that cannot be loaded
+        return _error("bench", err)
+    for line in report["meta"]["inapplicable"]:
+        print("  skipped (not applicable)", line, file=sys.stderr)
+    failed = [f"{r['method']}/{r['dataset']}: {r['error']}" for r in report["results"] if r["error"]]
+    for line in failed:
+        print("  failed", line, file=sys.stderr)
+    if len(failed) == len(report["results"]):
+        partial.unlink(missing_ok=True)
+        return _error("bench", f"every pair failed ({len(failed)}); {out} was not written.", 1)
+    try:
+        bench_module.write_json(report, out)
+    except OSError as err:
+        return _error("bench", f"could not write {out} ({err}); the report is in {partial}.", 1)
+    partial.unlink(missing_ok=True)
+    print(f"wrote {out}: {len(report['results'])} pairs, {len(failed)} failed")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from . import bench as bench_module
+
+    try:
+        with open(args.report) as handle:
+            report = json.load(handle)
+        table = bench_module.render_table(report, args.metric, args.fmt)
+    except (OSError, ValueError) as err:  # unreadable, not JSON, or not a benchmark report
+        return _error("render", f"{args.report}: {err}")
     if args.out:
         with open(args.out, "w") as handle:
             handle.write(table + "\n")
@@ -70,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         matplotlib.use("Agg")
         bench_module.render_figure(report, args.metric, args.figure)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 only when a usable report was written or rendered)."""
+    args = build_parser().parse_args(argv)
+    return _bench(args) if args.command == "bench" else _render(args)
 
 
 if __name__ == "__main__":

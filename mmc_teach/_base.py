@@ -62,11 +62,27 @@ def check_array(
     Raises ``TypeError`` for non-numeric input and ``ValueError`` (naming ``name``) for wrong
     dimensionality, empty input, NaN or infinity. With ``allow_nan_rows=True`` rows that are
     entirely NaN are accepted (they mark a missing modality); partly-NaN rows are still rejected.
+
+    Sparse input (``scipy.sparse`` matrices and arrays, sparse torch tensors) is refused with a
+    ``TypeError`` that says how to convert it (``X.toarray()``) and how much memory the dense copy
+    takes. It is not densified here because every estimator trains on dense tensors: for sparse data
+    (bag-of-words text, say) the dense copy can be many times the input, and the caller should see
+    that cost instead of a silent allocation.
     """
     if X is None:
         raise ValueError(f"{name} is None; expected a 2-D array of shape (n_samples, n_features).")
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array, got a string.")
+    from scipy import sparse
+
+    if sparse.issparse(X) or (isinstance(X, torch.Tensor) and X.layout != torch.strided):
+        convert = "X.toarray()" if sparse.issparse(X) else "X.to_dense()"
+        dense_mib = np.prod(X.shape) * np.dtype(dtype).itemsize / 2**20
+        raise TypeError(
+            f"{name} is a sparse matrix of shape {tuple(X.shape)}; the estimators need a dense array. "
+            f"Convert it with {convert} (the dense {np.dtype(dtype).name} copy takes {dense_mib:.1f} MiB), "
+            "or reduce it first (e.g. sklearn.decomposition.TruncatedSVD)."
+        )
     arr = to_numpy(X)
     reason = ""
     if arr.dtype == object:

@@ -15,6 +15,10 @@ Protocol (the same for every method, so the table compares like with like):
   with its fixed split seed 0), is fitted on the training half and scored on all its samples;
 - metrics are those of :func:`mmc_teach.metrics.evaluate`; wall time covers ``fit`` and ``predict``;
 - hyperparameters come from ``SCHEDULES`` and ``DATASET_OVERRIDES`` (``"cpu"`` by default) and are written into the report.
+
+A report says whether it is complete: ``"complete": false`` and ``"missing_pairs"`` mark a run that
+stopped early (the command line writes those checkpoints to ``<out>.partial.json`` and replaces
+``--out`` only with a complete report); :func:`render_table` shows a partial report as such.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +44,7 @@ from .utils import standardise
 
 __all__ = [
     "METHODS", "DATASETS", "SCHEDULES", "DATASET_OVERRIDES", "schedule_params", "run_pair", "run_benchmark",
-    "render_table", "render_figure", "write_json",
+    "render_table", "render_figure", "write_json", "check_output_path", "partial_path",
 ]
 
 METRICS = ("acc", "nmi", "ari", "f", "purity")
@@ -174,6 +180,12 @@ METHODS: dict[str, tuple[Callable, Callable[[Any], bool]]] = {
     "dm2c": (_run_dm2c, lambda d: len(d.views) == 2),
     "cmmc": (_run_paired("cmmc"), lambda d: len(d.views) >= 2),
 }
+# What the applicability tests above require, for the message that names a skipped pair.
+_REQUIRES = {"jecl": "exactly 2 views", "dm2c": "exactly 2 views", "cmmc": "at least 2 views"}
+
+
+def _inapplicable(method: str, data: Any) -> str:
+    return f"{method}/{data.name}: needs {_REQUIRES.get(method, 'another kind of data')}, {data.name} has {len(data.views)}"
 
 
 def _peak_memory_mib() -> float:
@@ -223,8 +235,14 @@ def run_benchmark(
 ) -> dict:
     """Run every applicable (method, dataset) pair over ``seeds``; a failing pair is recorded, not fatal.
 
+    Pairs a method does not apply to (JECL on a six-view data set, say) are listed in
+    ``meta["inapplicable"]``; ``ValueError`` when no pair applies at all. The report's ``"complete"``
+    is true once every pair has run (``"missing_pairs"`` names the others until then).
+
     With ``checkpoint``, the report so far is written there (atomically) after every pair, so a
-    long run that is stopped still leaves every finished pair on disk.
+    long run that is stopped still leaves every finished pair on disk, marked ``"complete": false``.
+    Give it a file of its own (the command line uses :func:`partial_path`), not a complete report
+    you want to keep. A checkpoint that cannot be written is a warning; the run goes on.
     """
     import torch
 
@@ -234,6 +252,10 @@ def run_benchmark(
 
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule={schedule!r} is not one of {sorted(SCHEDULES)}.")
+    if not methods:
+        raise ValueError(f"no method given; choose from {sorted(METHODS)}.")
+    if not datasets:
+        raise ValueError("no data set given.")
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {sorted(METHODS)}.")
@@ -243,6 +265,9 @@ def run_benchmark(
     resolved = get_device(None if device in (None, "auto") else device)
     loaded = {name: load(name, data_home=data_home) for name in datasets}
     pairs = [(m, d) for d in datasets for m in methods if METHODS[m][1](loaded[d])]
+    inapplicable = [_inapplicable(m, loaded[d]) for d in datasets for m in methods if not METHODS[m][1](loaded[d])]
+    if not pairs:
+        raise ValueError("no method applies to the chosen data sets (" + "; ".join(inapplicable) + ").")
     meta = {
         "package_version": __version__,
         "git_commit": _git_commit(),
@@ -256,9 +281,11 @@ def run_benchmark(
         "hyperparameters": {f"{m}/{d}": {k: list(v) if isinstance(v, tuple) else v
                                          for k, v in schedule_params(schedule, m, d).items()}
                             for m, d in pairs},
+        "inapplicable": inapplicable,
     }
     results: list[dict] = []
-    report = {"meta": meta, "results": results}
+    missing = [f"{m}/{d}" for m, d in pairs]
+    report = {"complete": False, "missing_pairs": missing, "meta": meta, "results": results}
     bar = progress(pairs, verbose, desc="bench")
     for method, name in bar:
         entry: dict[str, Any] = {"method": method, "dataset": name, "runs": [], "error": None}
@@ -270,56 +297,146 @@ def run_benchmark(
             entry["error"] = f"{type(err).__name__}: {err}"
             entry["traceback"] = traceback.format_exc(limit=5)
         results.append(entry)
+        missing.remove(f"{method}/{name}")
+        report["complete"] = not missing
         meta["peak_memory_mib"] = round(_peak_memory_mib(), 1)
         if checkpoint is not None:
-            write_json(report, checkpoint)
+            try:
+                write_json(report, checkpoint)
+            except OSError as err:  # a full disk must not throw away the pairs still to come
+                warnings.warn(f"could not write the checkpoint {checkpoint}: {err}; the run goes on.", stacklevel=2)
+    report["complete"] = True
     meta["peak_memory_mib"] = round(_peak_memory_mib(), 1)
     return report
 
 
+def partial_path(out: str | os.PathLike) -> Path:
+    """Where the command line checkpoints a run whose complete report goes to ``out``: ``bench.partial.json``."""
+    out = Path(out)
+    return out.with_name(out.stem + ".partial.json") if out.suffix == ".json" else out.with_name(out.name + ".partial.json")
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Make sure a report can be written to ``path`` (before hours of training); return it as a Path.
+
+    Creates missing parent directories. Raises ``IsADirectoryError``, ``NotADirectoryError`` or
+    ``PermissionError`` with a message naming the path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give a file name such as {path / 'bench.json'}.")
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {blocker} is a file, not a directory.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The only reliable test of writability (permissions, read-only mounts, ACLs) is to write.
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise PermissionError(f"cannot write {path}: {err.strerror or err} in {path.parent}.") from None
+    return path
+
+
 def write_json(report: dict, path: str | os.PathLike) -> None:
-    """Write ``report`` atomically, so an interrupted run never leaves half a file."""
+    """Write ``report`` atomically, so an interrupted run never leaves half a file.
+
+    The temporary file has a unique name in the same directory, so two runs writing the same path
+    never replace each other's half-written file; the last complete write wins.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            umask = os.umask(0)  # mkstemp creates 0600; give the report the permissions a plain open() would
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            file.write(json.dumps(report, indent=1, sort_keys=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def _cell(entry: dict | None, metric: str) -> str:
+def _checked_results(report: Any, metric: str) -> list[dict]:
+    """The report's results, after checking that each one has what a table cell needs."""
+    if not isinstance(report, dict):
+        raise ValueError(f"a benchmark report is a JSON object with 'meta' and 'results'; got {type(report).__name__}.")
+    results = report.get("results")
+    if not isinstance(results, list):
+        what = "has no 'results'" if results is None else f"has 'results' of type {type(results).__name__}"
+        raise ValueError(f"the report {what}; expected a list with one entry per method/data set pair.")
+    for i, entry in enumerate(results):
+        if not isinstance(entry, dict):
+            raise ValueError(f"results[{i}] is of type {type(entry).__name__}, not an object.")
+        absent = [repr(key) for key in ("method", "dataset") if key not in entry]
+        if absent:
+            raise ValueError(f"results[{i}] has no {' or '.join(absent)}; every entry names its method and data set.")
+        if entry.get("error"):
+            continue  # a failed pair has no numbers, only its error
+        pair = f"{entry['method']}/{entry['dataset']}"
+        for key in ("mean", "std"):
+            if not isinstance(entry.get(key), dict):
+                raise ValueError(f"results[{i}] ({pair}) has neither {key!r} nor 'error'.")
+            if metric not in entry[key]:
+                raise ValueError(f"results[{i}] ({pair}) has no {metric!r} in its {key!r}.")
+    return results
+
+
+def _missing_pairs(report: dict) -> list[str] | None:
+    """The pairs a partial report has not run, or None for a complete report (older ones carry no marker)."""
+    if report.get("complete", True):
+        return None
+    return [str(p) for p in report.get("missing_pairs", [])]
+
+
+def _cell(entry: dict | None, metric: str, missing: bool = False) -> str:
     if entry is None:
-        return "—"
+        return "not run" if missing else "—"
     if entry.get("error"):
         return "error"
     return f"{entry['mean'][metric]:.3f} ± {entry['std'][metric]:.3f}"
 
 
 def render_table(report: dict, metric: str = "acc", fmt: str = "markdown") -> str:
-    """Methods as rows, data sets as columns, cells ``mean ± std`` of ``metric``."""
+    """Methods as rows, data sets as columns, cells ``mean ± std`` of ``metric``.
+
+    A partial report (``"complete": false``) gets a line above the table that says so, and its
+    pairs not yet run appear as ``not run``; ``—`` marks a pair the method does not apply to.
+    ``ValueError`` names what a malformed report lacks.
+    """
     if metric not in (*METRICS, "wall_time_s"):
         raise ValueError(f"metric={metric!r} is not one of {(*METRICS, 'wall_time_s')}.")
-    results = report["results"]
-    methods = list(dict.fromkeys(r["method"] for r in results))
-    datasets = list(dict.fromkeys(r["dataset"] for r in results))
+    if fmt not in ("markdown", "html"):
+        raise ValueError(f"fmt={fmt!r} must be 'markdown' or 'html'.")
+    results = _checked_results(report, metric)
+    missing = _missing_pairs(report)
+    pending = {tuple(p.split("/", 1)) for p in missing or [] if "/" in p}
+    methods = list(dict.fromkeys([r["method"] for r in results] + [m for m, _ in sorted(pending)]))
+    datasets = list(dict.fromkeys([r["dataset"] for r in results] + [d for _, d in sorted(pending)]))
     lookup = {(r["method"], r["dataset"]): r for r in results}
-    rows = [[m] + [_cell(lookup.get((m, d)), metric) for d in datasets] for m in methods]
+    rows = [[m] + [_cell(lookup.get((m, d)), metric, (m, d) in pending) for d in datasets] for m in methods]
     header = ["method"] + datasets
+    banner = None if missing is None else (
+        f"PARTIAL REPORT: the run stopped before {len(missing)} of {len(results) + len(missing)} pairs"
+        + (f" ({', '.join(missing)})" if missing else "") + "; these numbers are incomplete.")
     if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines = [] if banner is None else [f"**{banner}**", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
-    if fmt == "html":
-        head = "".join(f"<th>{h}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    raise ValueError(f"fmt={fmt!r} must be 'markdown' or 'html'.")
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    note = "" if banner is None else f"<p><strong>{banner}</strong></p>"
+    return f"{note}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def render_figure(report: dict, metric: str = "acc", path: str | os.PathLike | None = None) -> Any:
     """Grouped bar chart of ``metric`` (mean ± std) per data set and method."""
     import matplotlib.pyplot as plt
 
-    results = [r for r in report["results"] if not r.get("error")]
+    results = [r for r in _checked_results(report, metric) if not r.get("error")]
     methods = list(dict.fromkeys(r["method"] for r in results))
     datasets = list(dict.fromkeys(r["dataset"] for r in results))
     lookup = {(r["method"], r["dataset"]): r for r in results}
@@ -335,6 +452,9 @@ def render_figure(report: dict, metric: str = "acc", path: str | os.PathLike | N
         ax.bar(xs, means, width, yerr=stds, label=method, capsize=2)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(datasets))], datasets)
     ax.set_ylabel(metric.upper())
+    missing = _missing_pairs(report)
+    if missing is not None:
+        ax.set_title(f"partial report: {len(missing)} pairs not run", color="tab:red")
     ax.set_xlabel("data set")
     ax.legend(ncols=min(len(methods), 6), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()

@@ -18,6 +18,7 @@ clusters need not equal the number of classes. Unmatched clusters count as wrong
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,40 @@ __all__ = [
 ]
 
 
+_PER_MODALITY_HINT = (
+    "Pass one label per sample: for per-modality labels (e.g. DM2C's labels_, one array per modality) "
+    "pass np.concatenate(labels) in the same modality order as the other argument."
+)
+
+
+def _label_kind(value: Any) -> str:
+    if isinstance(value, (str, np.str_)):
+        return "str"
+    if isinstance(value, (bytes, np.bytes_)):
+        return "bytes"
+    if isinstance(value, (numbers.Number, np.generic)):
+        return "number"
+    return type(value).__name__
+
+
+def _sequence_to_array(y: Any, name: str) -> np.ndarray:
+    """``np.asarray`` for a list or tuple of labels, without its silent merges and raw shape errors."""
+    if any(isinstance(v, (list, tuple, np.ndarray)) or hasattr(v, "shape") and np.ndim(v) > 0 for v in y):
+        lengths = [len(v) if hasattr(v, "__len__") else 1 for v in y]
+        raise ValueError(
+            f"{name} is a sequence of {len(y)} label arrays (lengths {lengths}), not one 1-D label array. "
+            + _PER_MODALITY_HINT
+        )
+    # np.asarray([0, "0"]) turns every label into a string, so 0 and "0" would become one cluster.
+    kinds = sorted({_label_kind(v) for v in y if v is not None and not (isinstance(v, float) and v != v)})
+    if len(kinds) > 1:
+        raise ValueError(f"{name} mixes label types that cannot be compared ({', '.join(kinds)}); "
+                         "use labels of one kind (e.g. all ints or all strings).")
+    return to_numpy(y)
+
+
 def _check_label_vector(y: Any, name: str) -> np.ndarray:
-    arr = to_numpy(y)
+    arr = _sequence_to_array(y, name) if isinstance(y, (list, tuple)) else to_numpy(y)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of labels; got {arr.ndim}-D input with shape {arr.shape}.")
     if arr.shape[0] == 0:

@@ -163,3 +163,23 @@ def test_bad_input(func, args, message):
 def test_align_labels_bad_input_names_arguments():
     with pytest.raises(ValueError, match="reference and labels have different lengths: 3 != 2"):
         align_labels([0, 1, 2], [0, 1])
+
+
+def test_mixed_type_label_list_is_refused_not_merged():
+    # np.asarray([0, "0", 1, 1]) is ['0', '0', '1', '1']: without the check 0 and "0" become one class.
+    with pytest.raises(ValueError, match="y_true mixes label types"):
+        evaluate([0, "0", 1, 1], [0, 1, 2, 2])
+    with pytest.raises(ValueError, match="y_pred mixes label types"):
+        evaluate([0, 1, 2, 2], (0, "0", 1, 1))
+    assert evaluate([0, 1.0, 1], [0, 1, 1])["acc"] == 1.0  # ints and floats are one kind (numbers)
+
+
+@pytest.mark.parametrize("lengths", [(3, 2), (2, 3)])
+def test_per_modality_label_list_names_the_argument_and_the_fix(lengths):
+    per_modality = [np.zeros(lengths[0], dtype=int), np.ones(lengths[1], dtype=int)]  # like DM2C's labels_
+    flat = np.concatenate(per_modality)
+    with pytest.raises(ValueError, match=r"y_pred is a sequence of 2 label arrays .*np\.concatenate"):
+        evaluate(flat, per_modality)
+    with pytest.raises(ValueError, match=r"y_true is a sequence of 2 label arrays .*np\.concatenate"):
+        evaluate(per_modality, flat)
+    assert evaluate(flat, np.concatenate(per_modality))["acc"] == 1.0
