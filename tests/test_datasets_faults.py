@@ -75,6 +75,7 @@ def _wait_for_partial_download(folder: Path) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
 def test_killed_download_is_cleaned_up_by_the_next_load(server, monkeypatch, tmp_path):
     server.routes["/toy.bin"] = PAYLOAD
     server.hold["/toy.bin"] = release = threading.Event()
