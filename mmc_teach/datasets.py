@@ -13,11 +13,13 @@ Where the files live
     is fine as long as it holds valid copies.
 
 Integrity
-    Every file has a sha256 and a public URL in ``mmc_teach/registry.txt`` (its header says how
-    it was made). A file is only used when its checksum matches; a wrong copy is re-downloaded
-    (with ``download=True``) or rejected with :class:`DataIntegrityError`. Downloads go to a
-    hidden temporary file next to the target and are renamed into place only after the
-    checksum matched, so a failed or interrupted download leaves no partial file behind.
+    Every file has a sha256 and a public URL in ``mmc_teach/registry.txt`` (one base URL per
+    source folder; its header says how it was made). A file is only used when its checksum
+    matches; a wrong copy is re-downloaded (with ``download=True``) or rejected with
+    :class:`DataIntegrityError`. Downloads are done by :func:`pooch.retrieve` in a hidden
+    ``.NAME.*.part`` folder next to the target and renamed into place only after the checksum
+    matched, so a failed or interrupted download leaves no partial file behind; what a killed
+    download left is removed by the next load of that file.
 
 Derived text embeddings
     ``*/derived/*.npy`` hold all-MiniLM-L6-v2 sentence embeddings of the texts. They were
@@ -27,21 +29,28 @@ Derived text embeddings
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import logging
 import os
 import re
+import shutil
 import tempfile
-import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: stale downloads are recognised by their age instead of a lock
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "MultiModalDataset",
@@ -61,6 +70,8 @@ ENV_VAR = "MMC_TEACH_DATA"
 DOWNLOAD_TIMEOUT = 30.0
 #: parallel downloads when many small files are missing (the 2866 Wikipedia texts)
 DOWNLOAD_WORKERS = 8
+#: without file locks (Windows), a download folder this old (seconds) is taken to be left by a killed run
+_STALE_AFTER = 24 * 3600.0
 
 _log = logging.getLogger(__name__)
 
@@ -82,16 +93,20 @@ class RegistryEntry(NamedTuple):
 
 
 def _read_registry() -> dict[str, RegistryEntry]:
+    """Parse ``registry.txt``: ``[FOLDER] BASE_URL`` sections of ``NAME SHA256`` lines."""
     registry = {}
+    folder = base = ""
     text = resources.files("mmc_teach").joinpath("registry.txt").read_text(encoding="utf-8")
     for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            relpath, sha256, url = line.split()
-            registry[relpath] = RegistryEntry(sha256, None if url == "-" else url)
+        if line.startswith("["):
+            folder, base = line[1:].split("] ")
+        elif line.strip() and not line.startswith("#"):
+            name, sha256 = line.split()
+            registry[f"{folder}/{name}"] = RegistryEntry(sha256, None if base == "-" else base + quote(name))
     return registry
 
 
-#: relative path -> (sha256, url); tests point URLs at a local server by patching this dict
+#: relative path -> (sha256, full url); tests point URLs at a local server by patching this dict
 REGISTRY: dict[str, RegistryEntry] = _read_registry()
 
 
@@ -109,31 +124,7 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     return Path(data_home).expanduser()
 
 
-# --------------------------------------------------------------------------- verification
-
-# (path, size, mtime_ns) -> sha256: hash each file once per process, re-hash when it changes
-_VERIFIED: dict[tuple[str, int, int], str] = {}
-_VERIFIED_LOCK = threading.Lock()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _cached_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    with _VERIFIED_LOCK:
-        if key in _VERIFIED:
-            return _VERIFIED[key]
-    digest = _sha256(path)
-    with _VERIFIED_LOCK:
-        _VERIFIED[key] = digest
-    return digest
+# --------------------------------------------------------------------------- messages
 
 
 def _how_to_provide(relpath: str, path: Path, url: str | None) -> str:
@@ -152,6 +143,18 @@ def _mismatch_message(relpath: str, path: Path, expected: str, actual: str) -> s
     )
 
 
+def _derived_missing_message(relpath: str, path: Path) -> str:
+    return (
+        f"Derived file '{relpath}' was not found at {path}. It has no public download: it holds "
+        "all-MiniLM-L6-v2 sentence embeddings of the dataset's texts (sentence-transformers, "
+        "encode(..., normalize_embeddings=True), max_seq_length 256), computed for mmc_teach. "
+        "Recompute them in memory with mmc_teach.datasets.embed_texts_minilm(dataset.texts) "
+        '(needs pip install "mmc_teach[text]") and use the array as a view, or put a copy of the '
+        f"original file at {path} (or set {ENV_VAR} to a directory that holds it). For Wikipedia, "
+        "load('wikipedia') without text_features='minilm' does not need this file."
+    )
+
+
 # --------------------------------------------------------------------------- download
 
 
@@ -159,43 +162,75 @@ class _DownloadError(OSError):
     """Transport-level failure (no server, dropped connection, HTTP error, unwritable folder)."""
 
 
+@contextlib.contextmanager
+def _folder_lock(folder: Path, exclusive: bool) -> Iterator[bool]:
+    """``flock`` on ``folder``: every download holds it shared while its ``.part`` folder exists.
+
+    The clean-up takes it exclusively without waiting: if that succeeds, no download into
+    ``folder`` is running, so every ``.part`` folder there was left by a killed process (the
+    kernel releases a dead process's locks, even after SIGKILL). Yields whether it was taken.
+    """
+    if fcntl is None:
+        yield True
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _remove_stale_parts(folder: Path, names: set[str]) -> None:
+    """Remove the ``.NAME.*.part`` folders that killed downloads of these file names left."""
+    try:
+        parts = [e.path for e in os.scandir(folder) if e.is_dir() and e.name.startswith(".")
+                 and e.name.endswith(".part") and e.name[1 : -len(".part")].rsplit(".", 1)[0] in names]
+    except OSError:  # no such folder yet
+        return
+    if fcntl is None:
+        parts = [p for p in parts if time.time() - os.path.getmtime(p) > _STALE_AFTER]
+    if parts:
+        with _folder_lock(folder, exclusive=True) as no_download_running:
+            if no_download_running:
+                for part in parts:
+                    shutil.rmtree(part, ignore_errors=True)  # a read-only data folder keeps them
+
+
 def _download(relpath: str, url: str, path: Path, expected: str) -> None:
-    """Download ``url`` to a hidden temporary file beside ``path``, check it, rename it into place."""
+    """Download ``url`` with pooch into a hidden folder beside ``path``; rename it into place once verified."""
     import pooch
 
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(fd)
-    except OSError as err:
-        raise _DownloadError(f"cannot write to {path.parent}: {err}") from err
-    try:
-        _log.info("Downloading %s from %s", relpath, url)
-        downloader = pooch.HTTPDownloader(progressbar=False, chunk_size=1 << 16, timeout=DOWNLOAD_TIMEOUT)
+    with _folder_lock(path.parent, exclusive=False):
         try:
-            downloader(url, tmp, None)
-        except Exception as err:  # requests' errors do not share a base class with OSError
-            raise _DownloadError(f"{type(err).__name__}: {err}") from err
-        actual = _sha256(Path(tmp))
-        if actual != expected:
-            raise DataIntegrityError(
-                f"The download of data file '{relpath}' from {url} has the wrong sha256 checksum "
-                f"(the server sent different bytes), so it was discarded.\n"
-                f"  expected sha256: {expected}\n  actual sha256:   {actual}\n"
-                + _how_to_provide(relpath, path, None)
-            )
-        os.replace(tmp, path)  # atomic on one file system: readers never see a partial file
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            part = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        except OSError as err:
+            raise _DownloadError(f"cannot write to {path.parent}: {err}") from err
+        try:
+            _log.info("Downloading %s from %s", relpath, url)
+            downloader = pooch.HTTPDownloader(progressbar=False, chunk_size=1 << 16, timeout=DOWNLOAD_TIMEOUT)
+            try:
+                tmp = pooch.retrieve(url, f"sha256:{expected}", fname=path.name, path=part, downloader=downloader)
+                os.replace(tmp, path)  # atomic on one file system: readers never see a partial file
+            except OSError as err:  # first: requests' errors are OSErrors, and some also ValueErrors
+                raise _DownloadError(f"{type(err).__name__}: {err}") from err
+            except ValueError as err:  # pooch's checksum mismatch; it deleted the download
+                raise DataIntegrityError(
+                    f"The download of data file '{relpath}' from {url} has the wrong sha256 checksum "
+                    f"(the server sent different bytes), so it was discarded.\n  {err}\n"
+                    + _how_to_provide(relpath, path, None)
+                ) from err
+        finally:
+            shutil.rmtree(part, ignore_errors=True)
 
 
 def _make_dirs(folder: Path) -> list[Path]:
     """Create ``folder`` and missing parents; return the ones created (deepest first)."""
-    created = []
-    probe = folder
-    while not probe.exists():
-        created.append(probe)
-        probe = probe.parent
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -206,20 +241,27 @@ def _make_dirs(folder: Path) -> list[Path]:
 def _remove_empty(folders: list[Path]) -> None:
     """Remove the folders a failed download created, deepest first, where they stayed empty."""
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        try:
+        with contextlib.suppress(OSError):  # not empty: other files were downloaded into it
             folder.rmdir()
-        except OSError:  # not empty: other files were downloaded into it
-            pass
 
 
 def _fetch_one(relpath: str, root: Path, download: bool) -> Path:
     """Verify (or download) one file below ``root``; directories are assumed to exist."""
-    if relpath not in REGISTRY:
-        raise ValueError(f"'{relpath}' is not a file in the mmc_teach data registry.")
+    import pooch
+
     expected, url = REGISTRY[relpath]
     path = root / relpath
+    if path.exists() and not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise DataNotFoundError(
+            f"Data file '{relpath}' should be a file, but {path} is {kind}, so it was not used. "
+            "Move it away and load again. " + _how_to_provide(relpath, path, url)
+        )
     if path.is_file():
-        actual = _cached_sha256(path)
+        # Hashed on every use, no cache: a cache keyed on size and mtime trusted a file edited in
+        # place, and re-hashing the whole data folder (35 MB) takes about 0.1 s once it is in the
+        # page cache, which reading the file for loading fills anyway.
+        actual = pooch.file_hash(str(path), alg="sha256")
         if actual == expected:
             return path
         message = _mismatch_message(relpath, path, expected, actual)
@@ -254,57 +296,60 @@ def _fetch_one(relpath: str, root: Path, download: bool) -> Path:
     return path
 
 
-def _derived_missing_message(relpath: str, path: Path) -> str:
-    return (
-        f"Derived file '{relpath}' was not found at {path}. It has no public download: it holds "
-        "all-MiniLM-L6-v2 sentence embeddings of the dataset's texts (sentence-transformers, "
-        "encode(..., normalize_embeddings=True), max_seq_length 256), computed for mmc_teach. "
-        "Recompute them in memory with mmc_teach.datasets.embed_texts_minilm(dataset.texts) "
-        '(needs pip install "mmc_teach[text]") and use the array as a view, or put a copy of the '
-        f"original file at {path} (or set {ENV_VAR} to a directory that holds it). For Wikipedia, "
-        "load('wikipedia') without text_features='minilm' does not need this file."
-    )
+@contextlib.contextmanager
+def _quiet_pooch() -> Iterator[None]:
+    """pooch logs one line per download to stderr (2866 for Wikipedia's texts); ours is at INFO."""
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def fetch_many(relpaths: Sequence[str], data_home: str | os.PathLike | None = None, download: bool = True) -> list[Path]:
     """Verify or download several files; missing ones are downloaded in parallel."""
+    for rel in relpaths:
+        if rel not in REGISTRY:
+            raise ValueError(f"'{rel}' is not a file in the mmc_teach data registry.")
     root = get_data_home(data_home)
-    paths: list[Path | None] = [None] * len(relpaths)
-    missing = []
-    for i, rel in enumerate(relpaths):
-        if (root / rel).is_file() or not download or REGISTRY.get(rel, (None, None))[1] is None:
-            paths[i] = _fetch_one(rel, root, download)
-        else:
-            missing.append(i)
-    if not missing:
-        return paths  # type: ignore[return-value]
-    created: list[Path] = []
-    for folder in sorted({(root / relpaths[i]).parent for i in missing}):
+    by_folder: dict[Path, set[str]] = {}
+    for rel in relpaths:
+        by_folder.setdefault((root / rel).parent, set()).add((root / rel).name)
+    for folder, names in by_folder.items():
+        _remove_stale_parts(folder, names)
+    # files that exist, or cannot be downloaded, are checked here; only the rest go to threads
+    to_download = {rel: None for rel in relpaths if download and REGISTRY[rel].url is not None and not (root / rel).exists()}
+    with _quiet_pooch():  # a corrupt copy is replaced here, without threads
+        done = {rel: _fetch_one(rel, root, download) for rel in relpaths if rel not in to_download}
+    if to_download:
+        created: list[Path] = []
         try:
-            created += _make_dirs(folder)
-        except _DownloadError as err:
+            for folder in sorted({(root / rel).parent for rel in to_download}):
+                try:
+                    created += _make_dirs(folder)
+                except _DownloadError as err:
+                    rel = next(iter(to_download))
+                    raise DataNotFoundError(
+                        f"Data file '{rel}' was not found at {root / rel} and cannot be downloaded there: {err}\n"
+                        + _how_to_provide(rel, root / rel, REGISTRY[rel].url)
+                    ) from err
+            with _quiet_pooch(), ThreadPoolExecutor(min(DOWNLOAD_WORKERS, len(to_download))) as pool:
+                futures = {pool.submit(_fetch_one, rel, root, download): rel for rel in to_download}
+                try:
+                    for future in as_completed(futures):  # the first failure stops the batch
+                        done[futures[future]] = future.result()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()  # do not start hundreds more downloads once one failed
+                    raise
+        except BaseException:
             _remove_empty(created)
-            rel = relpaths[missing[0]]
-            raise DataNotFoundError(
-                f"Data file '{rel}' was not found at {root / rel} and cannot be downloaded there: {err}\n"
-                + _how_to_provide(rel, root / rel, REGISTRY[rel].url)
-            ) from err
-    ok = False
-    try:
-        with ThreadPoolExecutor(max_workers=min(DOWNLOAD_WORKERS, len(missing))) as pool:
-            futures = {pool.submit(_fetch_one, relpaths[i], root, download): i for i in missing}
-            try:
-                for future in as_completed(futures):
-                    paths[futures[future]] = future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()  # do not start hundreds more downloads once one failed
-                raise
-        ok = True
-    finally:
-        if not ok:
-            _remove_empty(created)
-    return paths  # type: ignore[return-value]
+            raise
+    return [done[rel] for rel in relpaths]
 
 
 def fetch(relpath: str, data_home: str | os.PathLike | None = None, download: bool = True) -> Path:

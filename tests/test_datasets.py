@@ -132,7 +132,6 @@ def test_valid_files_are_used_without_writing(monkeypatch):
         raise AssertionError("a valid local file must not be downloaded again")
 
     monkeypatch.setattr(D, "_download", no_download)
-    D._VERIFIED.clear()
     assert D.load("caltech2v").n_samples == 1400  # download=True, but nothing is fetched
 
 
@@ -224,6 +223,7 @@ PAYLOAD = os.urandom(200_000)
 class _Handler(BaseHTTPRequestHandler):
     routes: dict[str, bytes] = {}
     truncate: set[str] = set()
+    hold: dict[str, threading.Event] = {}  # path -> send half, then the rest once the event is set
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         body = self.routes.get(self.path)
@@ -238,7 +238,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        self.wfile.write(body)
+        if self.path in self.hold:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.hold[self.path].wait(timeout=30)
+            body = body[len(body) // 2 :]
+        try:
+            self.wfile.write(body)
+        except OSError:  # the client was killed while waiting
+            pass
 
     def log_message(self, *args):
         pass
@@ -246,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(monkeypatch):
-    handler = type("Handler", (_Handler,), {"routes": {}, "truncate": set()})
+    handler = type("Handler", (_Handler,), {"routes": {}, "truncate": set(), "hold": {}})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
