@@ -1,0 +1,369 @@
+"""Which recipe makes DEC work? Pretraining curves and clustering-phase knobs on MNIST-5000 / USPS.
+
+A measurement script, not a benchmark of the library's defaults: it chooses those defaults.
+Data: ``mmc_teach.datasets.load("mnist_usps")``, view 0 (5,000 MNIST digits, pixels in [0, 1]) or
+view 1 (5,000 USPS digits resampled to 784 pixels in [0, 1]), 10 classes.
+
+Two kinds of experiment, each appended to ``benchmarks/results/dec_recipe.json`` (atomic
+rewrite after every measurement, so a killed run loses at most the point in progress):
+
+``pretrain``
+    ONE training run per recipe; at each checkpoint epoch the embedding is clustered with
+    :class:`mmc_teach.KMeans` (``n_init=10``) and ACC/NMI/ARI, the reconstruction MSE and the
+    cumulative training wall time (k-means excluded) are logged, so one run gives the whole
+    "epochs -> AE + k-means" curve. The encoder/decoder weights at every checkpoint are saved
+    to ``--cache`` (never committed) for the ``cluster`` experiments.
+``cluster``
+    DEC or IDEC started from a saved autoencoder: ``mmc_teach.DEC`` / ``mmc_teach.IDEC`` with
+    ``autoencoder=`` and ``pretrain_epochs=0`` wherever the library has the knob (Adam lr,
+    ``update_interval``, ``tol``, ``n_init``, ``gamma``); ``tol=0`` runs give the whole ACC curve
+    and the ``delta_label`` trace, from which the epoch at which any ``tol`` would have stopped is read.
+    A clustering phase with SGD (the papers' optimiser) is not in the library, so
+    :func:`sgd_clustering_phase` below is a minimal loop for the study only.
+
+Options the library lacks and this script writes its own minimal loop for (what
+``pretrain_autoencoder`` / ``DEC`` would need to offer them): ``optimizer="sgd"`` with
+``momentum``, ``weight_decay``, ``shuffle=False`` (batches in order), greedy layer-wise
+pretraining, and an ``optimizer`` choice for the clustering phase. With
+``--optimizer adam --noise 0.2 --shuffle`` the pretraining loop below draws its random numbers in
+the same order as :func:`mmc_teach.nn.pretrain_autoencoder` (same permutation, then the mask per
+batch), so the "current" recipe is the library's.
+
+Usage::
+
+    python benchmarks/dec_recipe.py pretrain --name current --epochs 100 --checkpoints 10 25 50 100
+    python benchmarks/dec_recipe.py pretrain --name no-noise --noise 0 ...
+    python benchmarks/dec_recipe.py cluster --ae current@100 --method DEC --lr 1e-4 --tol 0 --epochs 60
+    python benchmarks/dec_recipe.py summary
+
+All runs use ``torch.set_num_threads(--threads)`` (1 by default; the study machine has 2 cores
+shared with other jobs) and record the thread count and the load average beside the wall times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmc_teach import DEC, IDEC, KMeans
+from mmc_teach.datasets import load
+from mmc_teach.losses import kl_clustering_loss, soft_assignment, target_distribution
+from mmc_teach.metrics import evaluate
+from mmc_teach.nn import MLPAutoencoder, as_tensor, encode_in_batches
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "dec_recipe.json"
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "mmc_teach_dec_recipe"
+METRICS = ("acc", "nmi", "ari")
+
+
+# ----------------------------------------------------------------------------- bookkeeping
+def load_results(path: Path) -> dict[str, Any]:
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"pretrain": {}, "cluster": {}}
+
+
+def save_results(path: Path, results: dict[str, Any]) -> None:
+    """Write the whole file to a temporary sibling and rename it: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(results, fh, indent=1)
+    os.replace(tmp, path)
+
+
+def update_results(path: Path, kind: str, key: str, entry: dict[str, Any]) -> None:
+    # Re-read before writing: another (sequential) run may have added entries in between.
+    results = load_results(path)
+    results.setdefault(kind, {})[key] = entry
+    save_results(path, results)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "loadavg_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def view_data(view: int) -> tuple[np.ndarray, np.ndarray, int]:
+    data = load("mnist_usps")
+    return np.asarray(data.views[view], dtype=np.float32), np.asarray(data.labels), int(data.n_clusters)
+
+
+def ae_kmeans(ae: MLPAutoencoder, Xt: torch.Tensor, y: np.ndarray, k: int, seed: int, n_init: int = 10) -> dict[str, float]:
+    z = encode_in_batches(ae, Xt)
+    km = KMeans(k, n_init=n_init, random_state=seed, device="cpu").fit(z)
+    return {m: round(v, 4) for m, v in evaluate(y, km.labels_).items() if m in METRICS}
+
+
+# ----------------------------------------------------------------------------- pretraining
+def make_optimizer(params: Any, name: str, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"optimizer={name!r} is not 'adam' or 'sgd'.")
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool) -> list[torch.Tensor]:
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    return [order[s : s + batch_size] for s in range(0, n, batch_size)]
+
+
+def train_epoch(modules_in: nn.Module, modules_out: nn.Module, params: Any, optimizer: torch.optim.Optimizer,
+                X: torch.Tensor, args: argparse.Namespace, generator: torch.Generator) -> float:
+    """One pass of denoising MSE training of ``modules_out(modules_in(x_noisy))`` against ``x``."""
+    total = 0.0
+    for idx in batches(len(X), args.batch_size, generator, args.shuffle):
+        x = X[idx]
+        if args.noise > 0:
+            keep = torch.rand(x.shape, generator=generator) >= args.noise
+            x_in = x * keep
+        else:
+            x_in = x
+        loss = nn.functional.mse_loss(modules_out(modules_in(x_in)), x)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(idx)
+    return total / len(X)
+
+
+def layerwise_warmup(ae: MLPAutoencoder, X: torch.Tensor, args: argparse.Namespace, generator: torch.Generator) -> None:
+    """DEC's greedy stage, shortened: each encoder layer with its mirrored decoder layer as a
+    shallow denoising AE on the (clean) codes of the layers below, ``--layerwise-epochs`` passes each."""
+    enc = [m for m in ae.encoder if isinstance(m, nn.Linear)]
+    dec = [m for m in ae.decoder if isinstance(m, nn.Linear)][::-1]
+    n_layers = len(enc)
+    inputs = X
+    for i, (e, d) in enumerate(zip(enc, dec)):
+        # Hidden layers are ReLU on both sides; the embedding (last encoder) and the
+        # reconstruction (last decoder) layers are linear, as in the stacked network.
+        e_act = nn.Sequential(e) if i == n_layers - 1 else nn.Sequential(e, nn.ReLU())
+        d_act = nn.Sequential(d) if i == 0 else nn.Sequential(d, nn.ReLU())
+        params = [*e.parameters(), *d.parameters()]
+        opt = make_optimizer(params, args.optimizer, args.lr, args.momentum, args.weight_decay)
+        for _ in range(args.layerwise_epochs):
+            train_epoch(e_act, d_act, params, opt, inputs, args, generator)
+        with torch.no_grad():
+            inputs = e_act(inputs)
+
+
+def run_pretrain(args: argparse.Namespace) -> None:
+    X, y, k = view_data(args.view)
+    Xt = as_tensor(X, torch.device("cpu"))
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    ae = MLPAutoencoder(X.shape[1], args.hidden)
+    key = f"{args.name}/view{args.view}/seed{args.seed}"
+    entry: dict[str, Any] = {
+        "recipe": {n: getattr(args, n) for n in ("hidden", "optimizer", "lr", "momentum", "weight_decay", "batch_size",
+                                                  "noise", "shuffle", "layerwise_epochs", "view", "seed")},
+        "machine": machine(), "curve": [],
+    }
+    print(f"[{key}] {entry['recipe']} {entry['machine']}", flush=True)
+    train_seconds = 0.0
+    if args.layerwise_epochs > 0:
+        t = time.perf_counter()
+        layerwise_warmup(ae, Xt, args, generator)
+        train_seconds += time.perf_counter() - t
+        entry["layerwise_seconds"] = round(train_seconds, 1)
+        entry["curve"].append({"epoch": 0, "seconds": round(train_seconds, 1), **ae_kmeans(ae, Xt, y, k, args.seed)})
+        print(f"[{key}] after layer-wise: {entry['curve'][-1]}", flush=True)
+    optimizer = make_optimizer(ae.parameters(), args.optimizer, args.lr, args.momentum, args.weight_decay)
+    checkpoints = set(args.checkpoints)
+    ae.train()
+    for epoch in range(1, max(checkpoints) + 1):
+        t = time.perf_counter()
+        recon = train_epoch(ae.encoder, ae.decoder, ae.parameters(), optimizer, Xt, args, generator)
+        train_seconds += time.perf_counter() - t
+        if epoch in checkpoints:
+            ae.eval()
+            t = time.perf_counter()
+            point = {"epoch": epoch, "seconds": round(train_seconds, 1), "reconstruction": round(recon, 6),
+                     **ae_kmeans(ae, Xt, y, k, args.seed), "kmeans_seconds": 0.0,
+                     "loadavg_1min": round(os.getloadavg()[0], 2)}
+            point["kmeans_seconds"] = round(time.perf_counter() - t, 1)
+            ae.train()
+            entry["curve"].append(point)
+            entry["seconds_per_epoch"] = round(train_seconds / epoch, 2)
+            update_results(args.out, "pretrain", key, entry)
+            args.cache.mkdir(parents=True, exist_ok=True)
+            torch.save({"hidden": args.hidden, "state": ae.state_dict()}, args.cache / f"{args.name}_v{args.view}_s{args.seed}@{epoch}.pt")
+            print(f"[{key}] {point}", flush=True)
+
+
+# ----------------------------------------------------------------------------- clustering phase
+def load_ae(args: argparse.Namespace, input_dim: int) -> MLPAutoencoder:
+    name, epoch = args.ae.split("@")
+    saved = torch.load(args.cache / f"{name}_v{args.view}_s{args.ae_seed}@{epoch}.pt")
+    ae = MLPAutoencoder(input_dim, saved["hidden"])
+    ae.load_state_dict(saved["state"])
+    ae.eval()
+    return ae
+
+
+def sgd_clustering_phase(ae: MLPAutoencoder, X: torch.Tensor, y: np.ndarray, k: int, args: argparse.Namespace) -> dict[str, Any]:
+    """DEC / IDEC's clustering phase with SGD + momentum (the papers' optimiser), same steps as
+    :meth:`mmc_teach.DEC.fit` otherwise: k-means init, P on the full data every
+    ``update_interval`` iterations, label-change stop at ``tol``."""
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    z = encode_in_batches(ae, X)
+    km = KMeans(k, n_init=args.n_init, random_state=args.seed, device="cpu").fit(z)
+    centers = nn.Parameter(torch.as_tensor(np.asarray(km.cluster_centers_), dtype=torch.float32).clone())
+    params = list(ae.parameters()) if args.method == "IDEC" else list(ae.encoder.parameters())
+    opt = make_optimizer([*params, centers], "sgd", args.lr, args.momentum, 0.0)
+    n = len(X)
+    update_interval = args.update_interval or -(-n // args.batch_size)
+    labels = torch.as_tensor(np.asarray(km.labels_)).long()
+    history, iteration, converged = [], 0, False
+    ae.train()
+    for epoch in range(1, args.epochs + 1):
+        delta = float("nan")
+        for idx in batches(n, args.batch_size, generator, True):
+            if iteration % update_interval == 0:
+                with torch.no_grad():
+                    q_all = soft_assignment(encode_in_batches(ae, X), centers, 1.0)
+                p_all = target_distribution(q_all)
+                new = q_all.argmax(1)
+                delta = float((new != labels).float().mean())
+                labels = new
+                if iteration > 0 and delta < args.tol:
+                    converged = True
+                    break
+            x = X[idx]
+            zb, x_hat = ae(x)
+            loss = kl_clustering_loss(p_all[idx], soft_assignment(zb, centers, 1.0))
+            if args.method == "IDEC":
+                loss = nn.functional.mse_loss(x_hat, x) + args.gamma * loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            iteration += 1
+        scores = evaluate(y, labels.numpy())
+        history.append({"epoch": epoch, "delta_label": delta, "acc": scores["acc"], "nmi": scores["nmi"]})
+        if converged:
+            break
+    ae.eval()
+    with torch.no_grad():
+        final = soft_assignment(encode_in_batches(ae, X), centers, 1.0).argmax(1).numpy()
+    return {"labels": final, "history": history, "converged": converged}
+
+
+def run_cluster(args: argparse.Namespace) -> None:
+    X, y, k = view_data(args.view)
+    Xt = as_tensor(X, torch.device("cpu"))
+    ae = load_ae(args, X.shape[1])
+    key = args.name or (f"{args.method}/{args.ae}/view{args.view}/{args.optimizer}-lr{args.lr}/ui{args.update_interval}"
+                        f"/tol{args.tol}/ninit{args.n_init}/gamma{args.gamma}/seed{args.seed}")
+    start = ae_kmeans(ae, Xt, y, k, args.seed, n_init=args.n_init)
+    t = time.perf_counter()
+    if args.optimizer == "adam":
+        cls = IDEC if args.method == "IDEC" else DEC
+        extra = {"gamma": args.gamma} if args.method == "IDEC" else {}
+        est = cls(k, autoencoder=ae, pretrain_epochs=0, epochs=args.epochs, update_interval=args.update_interval,
+                  tol=args.tol, lr=args.lr, batch_size=args.batch_size, n_init=args.n_init, random_state=args.seed,
+                  device="cpu", **extra).fit(X, y)  # y only fills history_'s monitoring columns
+        labels, converged = est.labels_, est.converged_
+        history = [{"epoch": h["epoch"], "delta_label": h["delta_label"], "acc": h["acc"], "nmi": h["nmi"]} for h in est.history_]
+    else:
+        out = sgd_clustering_phase(ae, Xt, y, k, args)
+        labels, converged, history = out["labels"], out["converged"], out["history"]
+    seconds = time.perf_counter() - t
+    final = {m: round(v, 4) for m, v in evaluate(y, labels).items() if m in METRICS}
+    # Where would a label-change tolerance have stopped this (tol=0) run? First epoch whose
+    # target update changed fewer than tol of the labels (update_interval = one pass here).
+    stops = {}
+    for tol in (1e-2, 3e-3, 1e-3):
+        hit = next((h for h in history if h["epoch"] > 1 and h["delta_label"] == h["delta_label"] and h["delta_label"] < tol), None)
+        stops[str(tol)] = None if hit is None else {"epoch": hit["epoch"], "acc": round(history[max(hit["epoch"] - 2, 0)]["acc"], 4)}
+    entry = {
+        "settings": {n: getattr(args, n) for n in ("method", "ae", "ae_seed", "view", "optimizer", "lr", "momentum", "update_interval",
+                                                    "tol", "n_init", "gamma", "epochs", "batch_size", "seed")},
+        "machine": machine(), "start_ae_kmeans": start, "final": final, "seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / max(len(history), 1), 2), "epochs_run": len(history), "converged": converged,
+        "acc_curve": [round(h["acc"], 4) for h in history],
+        "delta_label": [None if h["delta_label"] != h["delta_label"] else round(h["delta_label"], 5) for h in history],
+        "tol_would_stop": stops if args.tol == 0 else None,
+    }
+    update_results(args.out, "cluster", key, entry)
+    print(f"[{key}] start {start} -> final {final} in {seconds:.0f} s, {len(history)} epochs, converged={converged}", flush=True)
+    print(f"   acc curve {entry['acc_curve']}", flush=True)
+
+
+# ----------------------------------------------------------------------------- summary
+def summary(path: Path) -> str:
+    results = load_results(path)
+    lines = ["## Pretraining: AE + k-means ACC (NMI) at each epoch checkpoint, seed 0 unless named", ""]
+    for key, e in results.get("pretrain", {}).items():
+        pts = "  ".join(f"{p['epoch']}: {p['acc']:.3f} ({p['nmi']:.3f})" for p in e["curve"])
+        lines.append(f"- {key}: {e.get('seconds_per_epoch', '?')} s/epoch @ {e['machine']['threads']} thread(s); {pts}")
+    lines += ["", "## Clustering phase", ""]
+    for key, e in results.get("cluster", {}).items():
+        lines.append(f"- {key}: start {e['start_ae_kmeans']['acc']:.3f} -> {e['final']['acc']:.3f} (NMI {e['final']['nmi']:.3f}) "
+                     f"{e['epochs_run']} epochs {e['seconds']:.0f} s; tol stops: {e['tol_would_stop']}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--view", type=int, default=0, help="0: MNIST, 1: USPS (mnist_usps)")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--threads", type=int, default=1)
+    common.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    common.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    common.add_argument("--batch-size", dest="batch_size", type=int, default=256)
+    common.add_argument("--lr", type=float, default=1e-3)
+    common.add_argument("--momentum", type=float, default=0.9)
+
+    p = sub.add_parser("pretrain", parents=[common])
+    p.add_argument("--name", required=True)
+    p.add_argument("--hidden", type=int, nargs="+", default=[500, 500, 2000, 10])
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    p.add_argument("--weight-decay", dest="weight_decay", type=float, default=0.0)
+    p.add_argument("--noise", type=float, default=0.2)
+    p.add_argument("--no-shuffle", dest="shuffle", action="store_false")
+    p.add_argument("--layerwise-epochs", dest="layerwise_epochs", type=int, default=0)
+    p.add_argument("--checkpoints", type=int, nargs="+", default=[10, 25, 50, 100])
+
+    c = sub.add_parser("cluster", parents=[common])
+    c.add_argument("--name", default=None)
+    c.add_argument("--ae", required=True, help="NAME@EPOCH of a saved pretraining checkpoint")
+    c.add_argument("--ae-seed", dest="ae_seed", type=int, default=0)
+    c.add_argument("--method", choices=("DEC", "IDEC"), default="DEC")
+    c.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    c.add_argument("--update-interval", dest="update_interval", type=int, default=None)
+    c.add_argument("--tol", type=float, default=0.0)
+    c.add_argument("--n-init", dest="n_init", type=int, default=20)
+    c.add_argument("--gamma", type=float, default=0.1)
+    c.add_argument("--epochs", type=int, default=50)
+
+    s = sub.add_parser("summary")
+    s.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    if args.command == "summary":
+        print(summary(args.out))
+        return
+    torch.set_num_threads(args.threads)
+    {"pretrain": run_pretrain, "cluster": run_cluster}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
