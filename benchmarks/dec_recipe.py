@@ -36,6 +36,34 @@ Usage::
     python benchmarks/dec_recipe.py cluster --ae current@100 --method DEC --lr 1e-4 --tol 0 --epochs 60
     python benchmarks/dec_recipe.py summary
 
+What the reference implementations do (read at their current HEAD; facts, file:line)
+----------------------------------------------------------------------------------------
+
+- XifengGuo/DEC-keras ``DEC.py``: architecture d-500-500-2000-10 (l. 321); pretraining is plain
+  MSE without input noise (l. 143, 171; Keras ``fit`` shuffles), ``batch_size`` 256 (l. 275);
+  for MNIST 300 epochs with SGD lr 1, momentum 0.9 and a uniform fan-in init of limit
+  sqrt(1/fan_in) (l. 296-301, the same bound as torch's default ``Linear`` weight init); for USPS
+  Adam (Keras default lr 1e-3), 50 epochs (l. 294, 308-310). Clustering phase: SGD lr 0.01,
+  momentum 0.9 (l. 332), KL loss ``'kld'`` (sum over clusters, mean over the batch), k-means
+  ``n_init=20`` (l. 205), ``update_interval`` 140 iterations on MNIST-70k (about half a pass),
+  30 on USPS (l. 297, 309), ``tol`` 1e-3, ``maxiter`` 2e4 (l. 195, 276-279), and mini-batches
+  taken IN ORDER (the shuffle is commented out, l. 246-250). ``datasets.py`` scales MNIST to
+  [0, 1] (l. 101). Its README reports MNIST-70k AE + k-means 0.88, DEC 0.91; USPS-9298 0.71 / 0.76.
+- XifengGuo/IDEC ``IDEC.py``: loss weights ``[gamma, 1]`` on (``'kld'``, ``'mse'``), gamma 0.1
+  (l. 48, 64-66, 173); clustering optimiser Adam for MNIST, SGD lr 0.1 momentum 0.99 otherwise
+  (l. 183-190); k-means ``n_init=20`` (l. 96); in-order batches (l. 137-145);
+  ``update_interval`` 140, ``tol`` 1e-3 (l. 85-87). Keras' ``'kld'`` does not divide by K; a
+  PyTorch ``F.kl_div(..., reduction='mean')`` averages over all n*K entries, i.e. divides the
+  per-sample KL by K as well (10x smaller clustering weight for K = 10).
+- piiswrong/dec (the authors' Caffe code): MNIST pixels times 0.02, i.e. in [0, 5.1]
+  (``dec/dec.py`` l. 375); greedy layer-wise denoising pretraining, 50,000 iterations per layer,
+  dropout 0.2 on the layer input for all but the first layer and on the hidden code, then
+  100,000 iterations of end-to-end fine-tuning without dropout, SGD lr 0.1 momentum 0.9 decayed
+  x0.1 every 20,000 iterations, no weight decay (``dec/pretrain.py`` l. 58-76, 102-113, 124-142,
+  180-184); clustering phase SGD lr 0.01 momentum 0.9 (``dec/dec.py`` l. 727-733), batch 256
+  read in order from the database (l. 630, 746), target refresh every 160 iterations on MNIST
+  (l. 751), stop when fewer than 0.1 % of labels change (l. 706), k-means ``n_init=20`` (l. 341).
+
 All runs use ``torch.set_num_threads(--threads)`` (1 by default; the study machine has 2 cores
 shared with other jobs) and record the thread count and the load average beside the wall times.
 """
@@ -286,12 +314,6 @@ def run_cluster(args: argparse.Namespace) -> None:
         labels, converged, history = out["labels"], out["converged"], out["history"]
     seconds = time.perf_counter() - t
     final = {m: round(v, 4) for m, v in evaluate(y, labels).items() if m in METRICS}
-    # Where would a label-change tolerance have stopped this (tol=0) run? First epoch whose
-    # target update changed fewer than tol of the labels (update_interval = one pass here).
-    stops = {}
-    for tol in (1e-2, 3e-3, 1e-3):
-        hit = next((h for h in history if h["epoch"] > 1 and h["delta_label"] == h["delta_label"] and h["delta_label"] < tol), None)
-        stops[str(tol)] = None if hit is None else {"epoch": hit["epoch"], "acc": round(history[max(hit["epoch"] - 2, 0)]["acc"], 4)}
     entry = {
         "settings": {n: getattr(args, n) for n in ("method", "ae", "ae_seed", "view", "optimizer", "lr", "momentum", "update_interval",
                                                     "tol", "n_init", "gamma", "epochs", "batch_size", "seed")},
@@ -299,24 +321,83 @@ def run_cluster(args: argparse.Namespace) -> None:
         "seconds_per_epoch": round(seconds / max(len(history), 1), 2), "epochs_run": len(history), "converged": converged,
         "acc_curve": [round(h["acc"], 4) for h in history],
         "delta_label": [None if h["delta_label"] != h["delta_label"] else round(h["delta_label"], 5) for h in history],
-        "tol_would_stop": stops if args.tol == 0 else None,
     }
+    entry["tol_would_stop"] = tol_stops(entry) if args.tol == 0 else None
     update_results(args.out, "cluster", key, entry)
     print(f"[{key}] start {start} -> final {final} in {seconds:.0f} s, {len(history)} epochs, converged={converged}", flush=True)
     print(f"   acc curve {entry['acc_curve']}", flush=True)
 
 
+def run_kmeans(args: argparse.Namespace) -> None:
+    """k-means ``n_init`` on a saved embedding: ACC and inertia over several k-means seeds (seconds each)."""
+    X, y, k = view_data(args.view)
+    ae = load_ae(args, X.shape[1])
+    z = encode_in_batches(ae, as_tensor(X, torch.device("cpu")))
+    rows = {}
+    for n_init in args.n_inits:
+        scores, inertias, t = [], [], time.perf_counter()
+        for seed in range(args.kmeans_seeds):
+            km = KMeans(k, n_init=n_init, random_state=seed, device="cpu").fit(z)
+            scores.append(evaluate(y, km.labels_)["acc"])
+            inertias.append(float(km.inertia_))
+        rows[str(n_init)] = {"acc_mean": round(float(np.mean(scores)), 4), "acc_std": round(float(np.std(scores)), 4),
+                             "acc_min": round(min(scores), 4), "acc_max": round(max(scores), 4),
+                             "inertia_mean": round(float(np.mean(inertias)), 2),
+                             "seconds_per_fit": round((time.perf_counter() - t) / args.kmeans_seeds, 2)}
+        print(f"[kmeans {args.ae} view{args.view}] n_init {n_init}: {rows[str(n_init)]}", flush=True)
+    update_results(args.out, "kmeans_n_init", f"{args.ae}/view{args.view}/seed{args.ae_seed}",
+                   {"kmeans_seeds": args.kmeans_seeds, "machine": machine(), "by_n_init": rows})
+
+
+def tol_stops(entry: dict[str, Any]) -> dict[str, Any]:
+    """Where a label-change ``tol`` would have stopped a ``tol=0`` run (update_interval = one pass).
+
+    ``acc_curve[i]`` and ``delta_label[i]`` belong to the target update at the START of epoch
+    i + 1, i.e. after i epochs of training; the stopping rule fires at the first update after
+    the first (i >= 1) whose change is below tol, and the labels then are those of that update.
+    """
+    stops = {}
+    for tol in (1e-2, 3e-3, 1e-3):
+        hit = next((i for i, d in enumerate(entry["delta_label"]) if i >= 1 and d is not None and d < tol), None)
+        stops[str(tol)] = None if hit is None else {"after_epochs": hit, "acc": entry["acc_curve"][hit]}
+    return stops
+
+
 # ----------------------------------------------------------------------------- summary
 def summary(path: Path) -> str:
+    """Markdown tables of everything measured so far in ``path``."""
     results = load_results(path)
-    lines = ["## Pretraining: AE + k-means ACC (NMI) at each epoch checkpoint, seed 0 unless named", ""]
-    for key, e in results.get("pretrain", {}).items():
-        pts = "  ".join(f"{p['epoch']}: {p['acc']:.3f} ({p['nmi']:.3f})" for p in e["curve"])
-        lines.append(f"- {key}: {e.get('seconds_per_epoch', '?')} s/epoch @ {e['machine']['threads']} thread(s); {pts}")
-    lines += ["", "## Clustering phase", ""]
-    for key, e in results.get("cluster", {}).items():
-        lines.append(f"- {key}: start {e['start_ae_kmeans']['acc']:.3f} -> {e['final']['acc']:.3f} (NMI {e['final']['nmi']:.3f}) "
-                     f"{e['epochs_run']} epochs {e['seconds']:.0f} s; tol stops: {e['tol_would_stop']}")
+    pre = results.get("pretrain", {})
+    epochs = sorted({p["epoch"] for e in pre.values() for p in e["curve"]})
+    lines = ["AE + k-means ACC (NMI) at each pretraining epoch; s/epoch = training wall time per epoch "
+             "(k-means excluded), load = 1-min load average at the last checkpoint", "",
+             "| recipe | " + " | ".join(f"ep {e}" for e in epochs) + " | s/epoch | threads | load |",
+             "|---|" + "---|" * (len(epochs) + 3)]
+    for key, e in pre.items():
+        by_epoch = {p["epoch"]: p for p in e["curve"]}
+        cells = [f"{by_epoch[ep]['acc']:.3f} ({by_epoch[ep]['nmi']:.3f})" if ep in by_epoch else "" for ep in epochs]
+        load = e["curve"][-1].get("loadavg_1min", "")
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {e.get('seconds_per_epoch', '')} | {e['machine']['threads']} | {load} |")
+    km = results.get("kmeans_n_init", {})
+    if km:
+        lines += ["", "k-means n_init on a fixed embedding (mean ± std ACC over k-means seeds)", "",
+                  "| embedding | " + " | ".join(f"n_init {n}" for n in next(iter(km.values()))["by_n_init"]) + " |",
+                  "|---|" + "---|" * len(next(iter(km.values()))["by_n_init"])]
+        for key, e in km.items():
+            lines.append(f"| {key} | " + " | ".join(f"{r['acc_mean']:.3f} ± {r['acc_std']:.3f}" for r in e["by_n_init"].values()) + " |")
+    cl = results.get("cluster", {})
+    if cl:
+        lines += ["", "Clustering phase (tol=0 runs: the whole curve; 'tol stop' = epoch and ACC at which that tol would have stopped)", "",
+                  "| run | start ACC | final ACC (NMI) | best ACC (after epochs) | epochs | s/epoch | tol 1e-3 stop | tol 1e-2 stop |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for key, e in cl.items():
+            curve = e["acc_curve"]
+            best = int(np.argmax(curve)) if curve else 0
+            stops = tol_stops(e) if e["settings"]["tol"] == 0 else {}
+            fmt = lambda s: "never" if s is None else f"after {s['after_epochs']}: {s['acc']:.3f}"
+            lines.append(f"| {key} | {e['start_ae_kmeans']['acc']:.3f} | {e['final']['acc']:.3f} ({e['final']['nmi']:.3f}) | "
+                         f"{curve[best]:.3f} ({best}) | {e['epochs_run']} | {e['seconds_per_epoch']} | "
+                         f"{fmt(stops.get('0.001')) if stops else ''} | {fmt(stops.get('0.01')) if stops else ''} |")
     return "\n".join(lines)
 
 
@@ -355,6 +436,12 @@ def main() -> None:
     c.add_argument("--gamma", type=float, default=0.1)
     c.add_argument("--epochs", type=int, default=50)
 
+    km = sub.add_parser("kmeans", parents=[common])
+    km.add_argument("--ae", required=True, help="NAME@EPOCH of a saved pretraining checkpoint")
+    km.add_argument("--ae-seed", dest="ae_seed", type=int, default=0)
+    km.add_argument("--n-inits", dest="n_inits", type=int, nargs="+", default=[1, 5, 10, 20, 50])
+    km.add_argument("--kmeans-seeds", dest="kmeans_seeds", type=int, default=10)
+
     s = sub.add_parser("summary")
     s.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
@@ -362,7 +449,7 @@ def main() -> None:
         print(summary(args.out))
         return
     torch.set_num_threads(args.threads)
-    {"pretrain": run_pretrain, "cluster": run_cluster}[args.command](args)
+    {"pretrain": run_pretrain, "cluster": run_cluster, "kmeans": run_kmeans}[args.command](args)
 
 
 if __name__ == "__main__":
