@@ -176,8 +176,8 @@ def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool) 
     return [order[s : s + batch_size] for s in range(0, n, batch_size)]
 
 
-def train_epoch(modules_in: nn.Module, modules_out: nn.Module, params: Any, optimizer: torch.optim.Optimizer,
-                X: torch.Tensor, args: argparse.Namespace, generator: torch.Generator) -> float:
+def train_epoch(modules_in: nn.Module, modules_out: nn.Module, optimizer: torch.optim.Optimizer, X: torch.Tensor,
+                args: argparse.Namespace, generator: torch.Generator) -> float:
     """One pass of denoising MSE training of ``modules_out(modules_in(x_noisy))`` against ``x``."""
     total = 0.0
     for idx in batches(len(X), args.batch_size, generator, args.shuffle):
@@ -210,7 +210,7 @@ def layerwise_warmup(ae: MLPAutoencoder, X: torch.Tensor, args: argparse.Namespa
         params = [*e.parameters(), *d.parameters()]
         opt = make_optimizer(params, args.optimizer, args.lr, args.momentum, args.weight_decay)
         for _ in range(args.layerwise_epochs):
-            train_epoch(e_act, d_act, params, opt, inputs, args, generator)
+            train_epoch(e_act, d_act, opt, inputs, args, generator)
         with torch.no_grad():
             inputs = e_act(inputs)
 
@@ -241,7 +241,7 @@ def run_pretrain(args: argparse.Namespace) -> None:
     ae.train()
     for epoch in range(1, max(checkpoints) + 1):
         t = time.perf_counter()
-        recon = train_epoch(ae.encoder, ae.decoder, ae.parameters(), optimizer, Xt, args, generator)
+        recon = train_epoch(ae.encoder, ae.decoder, optimizer, Xt, args, generator)
         train_seconds += time.perf_counter() - t
         if epoch in checkpoints:
             ae.eval()
