@@ -9,7 +9,9 @@ Chapter "k-means" (``02_kmeans``) builds this step by step:
 - Eq. (eq-kmeans-expand): ``||x - mu||^2 = ||x||^2 - 2 x.mu + ||mu||^2``, so distances are one matmul.
 
 Semantics follow ``sklearn.cluster.KMeans(algorithm="lloyd")`` (scikit-learn 1.9): the data are
-centred before fitting (more accurate distances), ``tol`` is relative to the mean feature variance,
+validated in float64, centred (more accurate distances) and divided by one power of two near their
+largest magnitude (so any finite float64 input fits the float32 kernel and the partition does not
+depend on the units; centres, distances and inertia are unscaled in float64), ``tol`` is relative to the mean feature variance,
 a run stops when its labels no longer change or when the summed squared centre shift is
 ``<= tol * mean(var(X))``, an empty cluster is re-seeded with the point farthest from its centre,
 and the best of ``n_init`` runs (lowest inertia) wins.
@@ -45,6 +47,20 @@ __all__ = ["KMeans", "kmeans_plusplus"]
 
 # Elements of one distance block (chunk rows x n_runs x k): ~16 MB of float32, cache-friendly enough.
 _BLOCK_ELEMENTS = 1 << 22
+
+
+def _power_of_two_scale(centred: np.ndarray) -> float:
+    """A power of two near ``max |x|`` (1 for constant data): dividing by it is exact and scale-free."""
+    largest = float(np.abs(centred).max())
+    if largest == 0.0:
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(largest)[1])))
+
+
+def _unscale_sq(value: float, scale: float) -> float:
+    """``value * scale**2`` in float64; inf (not an OverflowError) when the true value exceeds float64."""
+    with np.errstate(over="ignore"):
+        return float(np.float64(value) * np.float64(scale) * np.float64(scale))
 
 
 def _sq_distances(A: torch.Tensor, X: torch.Tensor, x_sq: torch.Tensor) -> torch.Tensor:
@@ -283,7 +299,8 @@ class KMeans(ClusterMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> "KMeans":
         """Cluster ``X`` (numpy array or torch tensor of shape (n_samples, n_features)); ``y`` is ignored."""
-        X = check_array(X, "X")
+        # float64 validation: finite data beyond float32's range (e.g. 1e201) is valid input.
+        X = check_array(X, "X", dtype=np.float64)
         n, d = X.shape
         k = check_n_clusters(self.n_clusters, n, minimum=1)
         n_init = check_positive("n_init", self.n_init, integer=True)
@@ -298,19 +315,23 @@ class KMeans(ClusterMixin, BaseEstimator):
             if init not in ("k-means++", "random"):
                 raise ValueError(f"init={init!r} must be 'k-means++', 'random' or an array of starting centres.")
         else:
-            init = check_array(init, "init")
+            init = check_array(init, "init", dtype=np.float64)
             if init.shape != (k, d):
                 raise ValueError(f"init has shape {init.shape}, expected (n_clusters, n_features) = {(k, d)}.")
             n_init = 1
 
-        # Centring (as scikit-learn) keeps ||x||^2 - 2 x.c + ||c||^2 accurate in float32.
-        mean = X.mean(axis=0, dtype=np.float64)
-        tol_abs = float(np.var(X, axis=0, dtype=np.float64).mean()) * tol
-        Xt = torch.from_numpy((X - mean).astype(np.float32)).to(device)
+        # Centring (as scikit-learn) keeps ||x||^2 - 2 x.c + ||c||^2 accurate in float32; dividing
+        # by one power of two (exact in binary) brings any finite magnitude into float32's range, so
+        # the partition does not depend on the units of X (no overflow at 1e30, no underflow at 1e-30).
+        mean = X.mean(axis=0)
+        scale = _power_of_two_scale(X - mean)
+        scaled = (X - mean) / scale
+        tol_abs = float(np.var(scaled, axis=0).mean()) * tol
+        Xt = torch.from_numpy(scaled.astype(np.float32)).to(device)
         chunk = self._chunk(n, n_init * k)
 
         if isinstance(init, np.ndarray):
-            centers = torch.from_numpy((init - mean).astype(np.float32)).to(device).unsqueeze(0)
+            centers = torch.from_numpy(((init - mean) / scale).astype(np.float32)).to(device).unsqueeze(0)
         elif init == "random":
             idx = np.stack([rng.choice(n, size=k, replace=False) for _ in range(n_init)])
             centers = Xt[torch.as_tensor(idx, device=device)]
@@ -328,10 +349,14 @@ class KMeans(ClusterMixin, BaseEstimator):
         best = int(np.argmin(approx))
 
         self.device_ = device
-        self._x_mean = mean
-        self.cluster_centers_ = (centers[best].double().cpu().numpy() + mean).astype(np.float32)
+        self._x_mean, self._x_scale = mean, scale
+        centres = centers[best].double().cpu().numpy() * scale + mean
+        # float32 as before, unless the centres lie beyond float32's range (then float64).
+        fits_float32 = np.isfinite(centres.astype(np.float32)).all()
+        self.cluster_centers_ = centres.astype(np.float32) if fits_float32 else centres
         self.labels_ = labels[best].cpu().numpy()
-        self.inertia_ = _inertia(Xt, centers[best], labels[best], chunk, acc_dtype)
+        # inertia of the scaled data, unscaled in float64 (may overflow to inf only if the true value does)
+        self.inertia_ = _unscale_sq(_inertia(Xt, centers[best], labels[best], chunk, acc_dtype), scale)
         self.n_iter_ = int(n_iter[best])
         self.n_features_in_ = d
         distinct = len(np.unique(self.labels_))
@@ -346,10 +371,11 @@ class KMeans(ClusterMixin, BaseEstimator):
 
     def _centred(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
         check_is_fitted(self)
-        X = check_array(X, "X")
+        X = check_array(X, "X", dtype=np.float64)
         check_feature_width(X, self.n_features_in_)
-        Xt = torch.from_numpy((X - self._x_mean).astype(np.float32)).to(self.device_)
-        centers = torch.from_numpy((self.cluster_centers_ - self._x_mean).astype(np.float32)).to(self.device_)
+        Xt = torch.from_numpy(((X - self._x_mean) / self._x_scale).astype(np.float32)).to(self.device_)
+        centers = (self.cluster_centers_.astype(np.float64) - self._x_mean) / self._x_scale
+        centers = torch.from_numpy(centers.astype(np.float32)).to(self.device_)
         return Xt, centers
 
     def predict(self, X: Any) -> np.ndarray:
@@ -368,7 +394,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         chunk = self._chunk(len(Xt), centers.shape[0])
         c_sq = centers.pow(2).sum(1)
         parts = [_sq_distances(Xt[s : s + chunk], centers, c_sq) for s in range(0, len(Xt), chunk)]
-        return torch.cat(parts).sqrt().cpu().numpy()
+        return torch.cat(parts).sqrt().cpu().double().numpy() * self._x_scale
 
     def score(self, X: Any, y: Any = None) -> float:
         """Negative inertia of ``X`` under the fitted centres (higher is better)."""
@@ -376,4 +402,4 @@ class KMeans(ClusterMixin, BaseEstimator):
         acc_dtype = torch.float32 if self.device_.type == "mps" else torch.float64
         chunk = self._chunk(len(Xt), centers.shape[0])
         labels, _ = _assign(Xt, centers.unsqueeze(0), chunk)
-        return -_inertia(Xt, centers, labels[0], chunk, acc_dtype)
+        return -_unscale_sq(_inertia(Xt, centers, labels[0], chunk, acc_dtype), self._x_scale)

@@ -222,3 +222,22 @@ def test_kmeans_steps_follows_lloyd(blobs):
     assert bad["inertia"].tolist() == [200.0, 100.0, 100.0]  # stuck in the top/bottom split: 4 * 5^2
     with pytest.raises(ValueError, match="init="):
         kmeans_steps(tiny, 2, init="bad")
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-10, 1e10, 1e30, 1e35])
+def test_scale_invariant(scale):
+    """Data in any units (float32 under- or overflow territory) give the same partition, inertia * scale^2."""
+    X, _ = make_blobs(n_samples=400, centers=4, n_features=3, random_state=1)
+    ref = KMeans(4, n_init=3, random_state=0, device="cpu").fit(X)
+    scaled = KMeans(4, n_init=3, random_state=0, device="cpu").fit(X * scale)
+    assert adjusted_rand_score(ref.labels_, scaled.labels_) == 1.0
+    assert scaled.inertia_ / scale**2 == pytest.approx(ref.inertia_, rel=1e-5)
+    assert np.array_equal(scaled.predict(X * scale), scaled.labels_)
+
+
+def test_finite_float64_beyond_float32_range():
+    X, _ = make_blobs(n_samples=400, centers=4, n_features=3, random_state=1)
+    ref = KMeans(4, n_init=3, random_state=0, device="cpu").fit(X)
+    big = KMeans(4, n_init=3, random_state=0, device="cpu").fit(X * 1e200)  # max ~1e201
+    assert adjusted_rand_score(ref.labels_, big.labels_) == 1.0
+    assert np.isfinite(big.cluster_centers_).all()
