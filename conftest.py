@@ -5,6 +5,7 @@ the notebooks too.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent
@@ -19,3 +20,7 @@ os.environ.setdefault("MMC_TEACH_PROGRESS", "0")
 # The offline MiniLM package ships its model; never try to reach a model hub under test.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Pretrained autoencoders are cached on disk (mmc_teach.nn.pretrained_autoencoder): a test session
+# starts with an empty cache of its own, so that every run measures the cold path and leaves the
+# user's cache alone; the chapters share it within the session.
+os.environ.setdefault("MMC_TEACH_CACHE", tempfile.mkdtemp(prefix="mmc_teach_cache_"))

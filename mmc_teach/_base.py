@@ -108,8 +108,16 @@ def check_array(
         raise ValueError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one sample.")
-    arr = arr.astype(dtype, copy=False)
+    source = arr
+    with np.errstate(over="ignore"):
+        arr = arr.astype(dtype, copy=False)
     if not np.isfinite(arr).all():
+        if np.isinf(arr).any() and np.isfinite(source[np.isinf(arr)]).all():
+            raise ValueError(
+                f"{name} has finite values beyond the range of {np.dtype(dtype).name} (largest magnitude "
+                f"{float(np.abs(source).max()):.3g}), which this estimator computes in; rescale it first "
+                "(e.g. mmc_teach.utils.standardise)."
+            )
         if np.isinf(arr).any():
             raise ValueError(f"{name} contains infinity; remove or impute those values first.")
         nan_rows = np.isnan(arr)

@@ -56,7 +56,7 @@ DATASETS = ("wikipedia", "cub10", "bdgp", "mnist_usps", "caltech2v")
 # - "cpu" (the default): smaller networks / fewer epochs so that the whole table runs in about an
 #   hour on a 2-core CPU; the per-method chapters show what the longer schedules add;
 # - "quick": a few epochs, for smoke tests only.
-_CMMC_CPU_NET = {"hidden_dims": (256, 256), "feature_dim": 128, "high_dim": 128}
+_CMMC_CPU_NET = {"hidden_dims": (256, 256, 128), "high_dim": 128}
 SCHEDULES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {method: {} for method in ("kmeans", "dec", "idec", "jecl", "dm2c", "cmmc")},
     "cpu": {
@@ -104,31 +104,17 @@ def _run_kmeans(data: Any, seed: int, device: str | None, params: dict) -> tuple
     return data.labels, KMeans(data.n_clusters, random_state=seed, device=device, **params).fit_predict(X)
 
 
-# (data set, seed, device, pretraining settings) -> pretrained autoencoder, shared by DEC and IDEC as in
-# IDEC's paper.
-_PRETRAINED: dict[tuple, Any] = {}
-
-
 def _shared_autoencoder(data: Any, X: np.ndarray, seed: int, device: str | None, params: dict) -> Any:
-    """Pretrain DEC's autoencoder once per (data set, seed); a rerun of one pair rebuilds the same one."""
-    from ._base import get_device, seeded
+    """DEC's autoencoder, pretrained once per (data set, seed, settings) and shared by DEC and IDEC as
+    in IDEC's paper; the disk cache (:func:`mmc_teach.nn.pretrained_autoencoder`) makes a rerun of one
+    pair, or a later run, reuse it."""
     from .dec import DEC
-    from .nn import MLPAutoencoder, as_tensor, pretrain_autoencoder
+    from .nn import pretrained_autoencoder
 
     defaults = {**DEC(data.n_clusters).get_params(), **params}
-    settings = ("hidden_dims", "pretrain_epochs", "batch_size", "pretrain_lr", "noise")
-    key = (data.name, seed, str(device), *(repr(defaults[name]) for name in settings))
-    if key not in _PRETRAINED:
-        torch_device = get_device(device)
-        with seeded(seed, torch_device) as generator:
-            ae = MLPAutoencoder(X.shape[1], defaults["hidden_dims"]).to(torch_device)
-            pretrain_autoencoder(ae, as_tensor(X, torch_device), epochs=defaults["pretrain_epochs"],
-                                 batch_size=defaults["batch_size"], lr=defaults["pretrain_lr"],
-                                 noise=defaults["noise"], generator=generator)
-        for old in [k for k in _PRETRAINED if k[0] != data.name]:
-            del _PRETRAINED[old]  # the pairs of a data set run one after another: keep only its seeds
-        _PRETRAINED[key] = ae
-    return _PRETRAINED[key]
+    return pretrained_autoencoder(X, defaults["hidden_dims"], epochs=defaults["pretrain_epochs"],
+                                  batch_size=defaults["batch_size"], lr=defaults["pretrain_lr"],
+                                  noise=defaults["noise"], random_state=seed, device=device)
 
 
 def _run_single_view_deep(name: str) -> Callable:
@@ -168,7 +154,7 @@ def _run_dm2c(data: Any, seed: int, device: str | None, params: dict) -> tuple[n
     split = mixed_modal_split(data, random_state=0)
     views = [standardise(X) for X in split.train_views]
     model = DM2C(data.n_clusters, random_state=seed, device=device, **params).fit(views)
-    return np.concatenate(split.train_labels), np.concatenate(model.labels_)
+    return np.concatenate(split.train_labels), model.labels_  # both: the first modality's samples, then the second's
 
 
 # method -> (runner, which data sets it applies to)

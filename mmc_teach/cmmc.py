@@ -395,7 +395,11 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
                             verbose=self.verbose, desc="fine-tune")
 
     # ------------------------------------------------------------------ inference
-    def _forward(self, views: Sequence) -> tuple[list, list, list]:
+    def _forward(self, views: Sequence, outputs: Sequence[int]) -> list[list[torch.Tensor]]:
+        """The requested outputs of :meth:`CMMCNetwork.forward` (0: z, 1: h, 2: logits), chunk by chunk.
+
+        Only what is asked for is kept, so that predicting needs memory for the logits, not for z.
+        """
         check_is_fitted(self, "network_")
         views = check_views(views, "views", min_views=2)
         if len(views) != len(self.n_features_in_views_):
@@ -403,13 +407,12 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
         for m, (X, d) in enumerate(zip(views, self.n_features_in_views_)):
             check_feature_width(X, d, f"views[{m}]", type(self).__name__)
         self.network_.eval()
-        zs, hs, logits, _ = apply_in_chunks(lambda *x: self.network_(list(x), decode=False),
-                                            *(as_tensor(X, self.device_) for X in views))
-        return zs, hs, logits
+        forward = lambda *x: [self.network_(list(x), decode=False)[i] for i in outputs]  # noqa: E731
+        return apply_in_chunks(forward, *(as_tensor(X, self.device_) for X in views))
 
     def predict_proba(self, views: Sequence) -> np.ndarray:
         """Mean over modalities of the soft assignments q^m, shape (n_samples, K)."""
-        _, _, logits = self._forward(views)
+        (logits,) = self._forward(views, [2])
         return torch.stack([torch.softmax(lm, dim=1) for lm in logits]).mean(dim=0).cpu().numpy()
 
     def predict(self, views: Sequence) -> np.ndarray:
@@ -418,15 +421,15 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
 
     def transform(self, views: Sequence) -> np.ndarray:
         """High-level features: the mean over modalities of h^m, shape (n_samples, high_dim)."""
-        _, hs, _ = self._forward(views)
+        (hs,) = self._forward(views, [1])
         return torch.stack(hs).mean(dim=0).cpu().numpy()
 
     def transform_views(self, views: Sequence, level: str = "high") -> list[np.ndarray]:
         """Per-modality features: ``level="low"`` gives z^m (width ``hidden_dims[-1]``), ``"high"`` gives h^m."""
         if level not in ("low", "high"):
             raise ValueError(f"level={level!r} must be 'low' or 'high'.")
-        zs, hs, _ = self._forward(views)
-        return [t.cpu().numpy() for t in (zs if level == "low" else hs)]
+        (features,) = self._forward(views, [0 if level == "low" else 1])
+        return [t.cpu().numpy() for t in features]
 
     def fit_predict(self, views: Sequence, y: None = None) -> np.ndarray:
         return self.fit(views).labels_

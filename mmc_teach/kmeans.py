@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
@@ -221,7 +221,7 @@ def _lloyd(X, centers, max_iter, tol, chunk, acc_dtype):
     return final, n_iter
 
 
-class KMeans(ClusterMixin, BaseEstimator):
+class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
     """k-means clustering (Lloyd's algorithm with greedy k-means++ seeding) in torch.
 
     A drop-in for ``sklearn.cluster.KMeans(algorithm="lloyd")`` that also runs on a GPU.
@@ -372,7 +372,7 @@ class KMeans(ClusterMixin, BaseEstimator):
     def _centred(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
         check_is_fitted(self)
         X = check_array(X, "X", dtype=np.float64)
-        check_feature_width(X, self.n_features_in_)
+        check_feature_width(X, self.n_features_in_, "X", type(self).__name__)
         Xt = torch.from_numpy(((X - self._x_mean) / self._x_scale).astype(np.float32)).to(self.device_)
         centers = (self.cluster_centers_.astype(np.float64) - self._x_mean) / self._x_scale
         centers = torch.from_numpy(centers.astype(np.float32)).to(self.device_)

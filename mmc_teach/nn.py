@@ -227,17 +227,17 @@ def pretrained_autoencoder(
                 "device": torch_device.type}
     digest = hashlib.sha256(X.tobytes() + json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
     path = cache_dir() / f"ae-{digest}.pt"
-    ae = MLPAutoencoder(X.shape[1], hidden_dims, activation=activation, batch_norm=batch_norm).to(torch_device)
-    if cache and path.is_file():
-        try:
-            saved = torch.load(path, map_location=torch_device, weights_only=True)
-            ae.load_state_dict(saved["state_dict"])
-            ae.pretrain_history = saved["history"]
-            return ae.eval()
-        except Exception:  # a truncated or foreign file: train again and overwrite it
-            pass
+    # Built inside seeded(): the initial weights draw from torch's generator, which must stay as it was.
     with seeded(int(random_state), torch_device) as generator:
         ae = MLPAutoencoder(X.shape[1], hidden_dims, activation=activation, batch_norm=batch_norm).to(torch_device)
+        if cache and path.is_file():
+            try:
+                saved = torch.load(path, map_location=torch_device, weights_only=True)
+                ae.load_state_dict(saved["state_dict"])
+                ae.pretrain_history = saved["history"]
+                return ae.eval()
+            except Exception:  # a truncated or foreign file: train again and overwrite it
+                pass
         history = pretrain_autoencoder(ae, as_tensor(X, torch_device), epochs=epochs, batch_size=batch_size, lr=lr,
                                        noise=noise, generator=generator, verbose=verbose)
     ae.pretrain_history = history

@@ -158,7 +158,7 @@ def test_predict_errors(blobs):
     with pytest.raises(NotFittedError):
         KMeans(3).predict(blobs)
     km = KMeans(3, n_init=1, random_state=0, device="cpu").fit(blobs)
-    with pytest.raises(ValueError, match="X has 4 features, but the model was fitted on data with 5 features"):
+    with pytest.raises(ValueError, match="X has 4 features, but KMeans is expecting 5 features as input"):
         km.predict(blobs[:, :4])
 
 

@@ -173,3 +173,20 @@ def test_a_corrupt_cache_file_is_trained_again(tmp_path, monkeypatch):
     again = pretrained_autoencoder(X, hidden_dims=(6, 2), epochs=1)
     assert all(torch.equal(a, b) for a, b in zip(good.state_dict().values(), again.state_dict().values()))
     assert path.read_bytes() != b"not a torch file"
+
+
+def test_pretrained_autoencoder_leaves_the_global_generator_alone(tmp_path, monkeypatch):
+    from mmc_teach.nn import pretrained_autoencoder
+
+    monkeypatch.setenv("MMC_TEACH_CACHE", str(tmp_path))
+    X = np.random.RandomState(0).rand(40, 5).astype(np.float32)
+    state = torch.get_rng_state()
+    pretrained_autoencoder(X, hidden_dims=(6, 2), epochs=1)  # trains
+    pretrained_autoencoder(X, hidden_dims=(6, 2), epochs=1)  # loads
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_deep_estimators_name_values_beyond_float32_instead_of_infinity():
+    X = np.random.RandomState(0).rand(30, 4) * 1e201  # finite float64, no float32 can hold it
+    with pytest.raises(ValueError, match="beyond the range of float32.*rescale"):
+        DEC(2, hidden_dims=(4, 2), pretrain_epochs=1, epochs=1).fit(X)
