@@ -16,7 +16,7 @@ Integrity
     Every file has a sha256 and a public URL in ``mmc_teach/registry.txt`` (one base URL per
     source folder; its header says how it was made). A file is only used when its checksum
     matches; a wrong copy is re-downloaded (with ``download=True``) or rejected with
-    :class:`DataIntegrityError`. Downloads are done by :func:`pooch.retrieve` in a hidden
+    :class:`DataIntegrityError`. Downloads are done by ``pooch.retrieve`` in a hidden
     ``.NAME.*.part`` folder next to the target and renamed into place only after the checksum
     matched, so a failed or interrupted download leaves no partial file behind; what a killed
     download left is removed by the next load of that file.

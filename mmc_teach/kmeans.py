@@ -352,7 +352,8 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         self._x_mean, self._x_scale = mean, scale
         centres = centers[best].double().cpu().numpy() * scale + mean
         # float32 as before, unless the centres lie beyond float32's range (then float64).
-        fits_float32 = np.isfinite(centres.astype(np.float32)).all()
+        with np.errstate(over="ignore"):  # the overflow is the question being asked
+            fits_float32 = np.isfinite(centres.astype(np.float32)).all()
         self.cluster_centers_ = centres.astype(np.float32) if fits_float32 else centres
         self.labels_ = labels[best].cpu().numpy()
         # inertia of the scaled data, unscaled in float64 (may overflow to inf only if the true value does)

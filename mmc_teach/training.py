@@ -87,7 +87,7 @@ def train_epochs(
         Performs one update and returns its named loss terms (scalar tensors; detached here).
     batches : callable
         Called once per epoch; yields the epoch's batches (e.g. index tensors from
-        :func:`mmc_teach._base.minibatches`).
+        ``mmc_teach._base.minibatches``).
     epochs : int
         Number of epochs (0 runs none).
     method : str
@@ -133,7 +133,7 @@ class SelfTrainingTarget:
     """A target refreshed on the full data every ``interval`` steps, with the label-change stop.
 
     ``compute()`` returns ``(target, labels)`` for ALL samples (without a graph). Call
-    :meth:`before_step` at the start of every step: on steps 0, interval, 2 interval, ... it
+    ``before_step()`` at the start of every step: on steps 0, interval, 2 interval, ... it
     recomputes the target, measures ``label_change`` (the fraction of labels that differ from the
     previous update; from ``initial_labels`` at the first one, or 1.0 without them) and raises
     :class:`StopTraining` when that fraction is below ``tol`` (never at step 0).
