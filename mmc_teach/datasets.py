@@ -556,14 +556,23 @@ def _load_cub10(get: Callable, get_many: Callable, text_features: str | None, te
     )
 
 
+def _row_major_images(X: np.ndarray, side: int) -> np.ndarray:
+    """Flattened square images stored column by column (MATLAB's order) -> row by row (NumPy's).
+
+    Without this, ``x.reshape(side, side)`` shows every digit transposed (mirrored on the diagonal).
+    """
+    return np.ascontiguousarray(X.reshape(len(X), side, side).transpose(0, 2, 1).reshape(len(X), side * side))
+
+
 def _load_mnist_usps(get: Callable, get_many: Callable, text_features: str | None, texts: bool) -> MultiModalDataset:
     mat = _loadmat(get("mnist_usps/MNIST_USPS.mat"))
     return MultiModalDataset(
-        "mnist_usps", [_f32(mat["X1"]), _f32(mat["X2"])], _labels(mat["Y"], 0), ["mnist", "usps"],
+        "mnist_usps", [_row_major_images(_f32(mat[name]), 28) for name in ("X1", "X2")], _labels(mat["Y"], 0), ["mnist", "usps"],
         [str(d) for d in range(10)],
         description=(
             "MNIST-USPS (LeCun et al., 1998; Hull, 1994; the file used by MFLVC, Xu et al., CVPR 2022): 5000 "
-            "pairs of an MNIST and a USPS digit image of the same class (784 pixels each, in [0, 1]); 10 classes x 500."
+            "pairs of an MNIST and a USPS digit image of the same class (784 pixels each, in [0, 1], row by row: "
+            "x.reshape(28, 28) is the upright image); 10 classes x 500."
         ),
         citation="lecun1998mnist, hull1994usps",
     )

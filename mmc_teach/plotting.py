@@ -17,10 +17,10 @@ Figures also need alt text on the site: give the code cell the metadata
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["PALETTE", "OKABE_ITO", "MARKERS", "SEQUENTIAL_CMAP", "DIVERGING_CMAP", "BOOK_RC", "cluster_colors", "use_book_style"]
+__all__ = ["PALETTE", "OKABE_ITO", "MARKERS", "SEQUENTIAL_CMAP", "DIVERGING_CMAP", "BOOK_RC", "cluster_colors", "image_grid", "use_book_style"]
 
 #: The eight Okabe-Ito colours by name (Okabe & Ito 2008, "Color Universal Design").
 OKABE_ITO: Mapping[str, str] = {
@@ -128,3 +128,52 @@ def use_book_style(**overrides: Any) -> None:
     mpl.rcParams["axes.prop_cycle"] = mpl.cycler(color=list(PALETTE))
     for key, value in overrides.items():
         mpl.rcParams[key] = value
+
+
+def image_grid(
+    rows: Sequence[Any],
+    image_shape: tuple[int, int],
+    *,
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    cell_size: float = 0.55,
+) -> Any:
+    """Draw rows of flattened grey-scale images, one row per group (e.g. per cluster); returns the figure.
+
+    Parameters
+    ----------
+    rows : sequence of array-likes of shape (n_images, height * width)
+        The images of each row; rows may have different lengths (a short row leaves blanks).
+    image_shape : (height, width)
+        How to reshape one flattened image.
+    row_labels : sequence of str, optional
+        A label left of each row.
+    title : str, optional
+        The figure's title.
+    cell_size : float
+        Inches per image.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [np.asarray(r, dtype=float).reshape(-1, *image_shape) for r in rows]
+    if not rows:
+        raise ValueError("rows is empty: nothing to draw.")
+    if row_labels is not None and len(row_labels) != len(rows):
+        raise ValueError(f"row_labels has {len(row_labels)} entries for {len(rows)} rows.")
+    n_cols = max(1, max(len(r) for r in rows))
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(cell_size * n_cols + 1.0, cell_size * len(rows) + 0.4),
+                             squeeze=False)
+    for i, images in enumerate(rows):
+        for j, ax in enumerate(axes[i]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j < len(images):
+                ax.imshow(images[j], cmap="gray_r", vmin=0.0, vmax=max(1.0, float(images[j].max())))
+        if row_labels is not None:
+            axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
