@@ -18,8 +18,10 @@ Choices that differ from the papers, and why:
 - Pretraining is end-to-end denoising (:func:`mmc_teach.nn.pretrain_autoencoder`) with Adam,
   not greedy layer-wise with SGD: on a few thousand samples it reaches a comparable embedding in
   minutes on a laptop CPU.
-- The clustering phase uses Adam (``lr=1e-3``) rather than SGD with momentum; with short
-  schedules it converges in fewer epochs.
+- The clustering phase uses Adam (``lr=1e-3``) by default rather than DEC's SGD with momentum
+  (``optimizer="sgd", lr=0.01, momentum=0.9``): on MNIST digits both end within about 0.02 ACC of
+  each other, and Adam's labels settle in about ten epochs where SGD needs forty
+  (``benchmarks/dec_recipe.py`` has the measured table).
 - ``update_interval`` counts mini-batch iterations as in the paper (and in JECL); its default
   (``None``) is one pass over the data. DEC's code refreshes P every 140 iterations of 256 on
   70,000 MNIST digits, about twice per pass; a per-pass default does not depend on the data size.
@@ -81,7 +83,11 @@ class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
     tol : float
         Stop when the fraction of labels that changed between two target updates is below it.
     lr : float
-        Adam learning rate of the clustering phase.
+        Learning rate of the clustering phase.
+    optimizer : {"adam", "sgd"}
+        Optimiser of the clustering phase: Adam, or SGD with ``momentum`` (DEC's choice).
+    momentum : float
+        Momentum of SGD in the clustering phase (ignored by Adam).
     pretrain_lr : float
         Adam learning rate of the pretraining.
     batch_size : int
@@ -142,6 +148,8 @@ class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
         update_interval: int | None = None,
         tol: float = 1e-3,
         lr: float = 1e-3,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
         pretrain_lr: float = 1e-3,
         batch_size: int = 256,
         alpha: float = 1.0,
@@ -159,6 +167,8 @@ class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
         self.update_interval = update_interval
         self.tol = tol
         self.lr = lr
+        self.optimizer = optimizer
+        self.momentum = momentum
         self.pretrain_lr = pretrain_lr
         self.batch_size = batch_size
         self.alpha = alpha
@@ -191,6 +201,10 @@ class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
             check_positive(name, getattr(self, name))
         for name in ("batch_size", "n_init"):
             check_positive(name, getattr(self, name), integer=True)
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer={self.optimizer!r} must be 'sgd' or 'adam'.")
+        if not (isinstance(self.momentum, (int, float)) and 0.0 <= self.momentum < 1.0):
+            raise ValueError(f"momentum={self.momentum!r} must be a number in [0, 1).")
         if not (isinstance(self.noise, (int, float)) and 0.0 <= self.noise < 1.0):
             raise ValueError(f"noise={self.noise!r} must be a number in [0, 1).")
         ae = self.autoencoder
@@ -264,7 +278,11 @@ class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
         y: np.ndarray | None, generator: torch.Generator,
     ) -> tuple[list[dict[str, float]], bool]:
         """The clustering phase: P on the full data every ``update_interval`` steps (Eq. dec-p), KL steps between."""
-        optimizer = torch.optim.Adam([*self._parameters(ae), centers], lr=self.lr)
+        parameters = [*self._parameters(ae), centers]
+        if self.optimizer == "sgd":
+            optimizer = torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum)
+        else:
+            optimizer = torch.optim.Adam(parameters, lr=self.lr)
 
         def compute_target() -> tuple[torch.Tensor, torch.Tensor]:
             q = _soft_assignment_in_chunks(ae, centers, Xt, self.alpha)
@@ -340,6 +358,8 @@ class IDEC(DEC):
         update_interval: int | None = None,
         tol: float = 1e-3,
         lr: float = 1e-3,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
         pretrain_lr: float = 1e-3,
         batch_size: int = 256,
         alpha: float = 1.0,
@@ -353,7 +373,8 @@ class IDEC(DEC):
     ) -> None:
         super().__init__(
             n_clusters, hidden_dims=hidden_dims, pretrain_epochs=pretrain_epochs, epochs=epochs,
-            update_interval=update_interval, tol=tol, lr=lr, pretrain_lr=pretrain_lr, batch_size=batch_size,
+            update_interval=update_interval, tol=tol, lr=lr, optimizer=optimizer, momentum=momentum,
+            pretrain_lr=pretrain_lr, batch_size=batch_size,
             alpha=alpha, noise=noise, n_init=n_init, device=device, random_state=random_state, verbose=verbose,
             autoencoder=autoencoder,
         )

@@ -113,6 +113,15 @@ def test_fit_predict_on_blobs(cls):
     assert est.history_[-1]["acc"] > 0.9
 
 
+@pytest.mark.parametrize("cls", [DEC, IDEC])
+def test_sgd_clustering_phase(cls):
+    X, y = blobs()
+    sgd = small(cls, optimizer="sgd", lr=0.01, momentum=0.9).fit(X, y)
+    adam = small(cls).fit(X, y)
+    assert sgd.history_[-1]["acc"] > 0.9
+    assert [h["loss"] for h in sgd.history_] != [h["loss"] for h in adam.history_]  # the option is used
+
+
 def test_y_only_monitors():
     X, y = blobs()
     with_y, without_y = small().fit(X, y), small().fit(X)
@@ -191,6 +200,8 @@ def test_clone_and_params():
         (None, {"lr": -1.0}, "lr"),
         (None, {"alpha": 0}, "alpha"),
         (None, {"hidden_dims": ()}, "hidden_dims"),
+        (None, {"optimizer": "rmsprop"}, "optimizer"),
+        (None, {"momentum": 1.0}, "momentum"),
         (None, {"autoencoder": MLPAutoencoder(5, [4, 2])}, "input_dim"),
     ],
 )
