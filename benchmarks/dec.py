@@ -1,7 +1,8 @@
 """Benchmark of chapter "DEC and IDEC": DEC and IDEC against k-means on the input and on the AE embedding.
 
-Data: MNIST (the 5000 digits of ``mnist_usps`` view 0, pixels in [0, 1]) and the CUB-10 image view
-(600 x 1024 GoogLeNet features), both used as they are (no standardisation).
+Data: MNIST (the 5000 digits of ``mnist_usps`` view 0, pixels in [0, 1]), USPS (the 5000 digits of
+``mnist_usps`` view 1, resampled to 28 x 28) and the CUB-10 image view (600 x 1024 GoogLeNet
+features), all used as they are (no standardisation).
 
 Per data set and seed (0..4 by default):
 
@@ -19,7 +20,7 @@ Wall times: ``pretrain`` is reported once; the times of DEC and IDEC are their c
 
 Usage::
 
-    python benchmarks/dec.py [--seeds 0 1 2 3 4] [--datasets mnist_usps cub10] [--out FILE] [--threads 2]
+    python benchmarks/dec.py [--seeds 0 1 2 3 4] [--datasets mnist_usps usps cub10] [--out FILE] [--threads 2]
     python benchmarks/dec.py --summary FILE     # print the table of a (partial) results file
 
 Every finished run is appended to ``--out`` as one JSON line, so a long run can be summarised
@@ -47,13 +48,16 @@ METRICS = ("acc", "nmi", "ari")
 METHODS = ("k-means (input)", "AE + k-means", "DEC", "IDEC")
 # CUB-10 has only 600 samples (3 mini-batches per pass): more passes give the autoencoder a
 # comparable number of updates.
-OVERRIDES = {"mnist_usps": {}, "cub10": {"pretrain_epochs": 300}}
+OVERRIDES = {"mnist_usps": {}, "usps": {}, "cub10": {"pretrain_epochs": 300}}
+# name -> (data set, view)
+SOURCES = {"mnist_usps": ("mnist_usps", 0), "usps": ("mnist_usps", 1), "cub10": ("cub10", 0)}
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "dec.jsonl"
 
 
 def run_seed(name: str, seed: int, out: Path) -> None:
-    data = load(name)
-    X, y, k = data.views[0], data.labels, data.n_clusters
+    dataset, view = SOURCES[name]
+    data = load(dataset)
+    X, y, k = data.views[view], data.labels, data.n_clusters
     params = {**DEC().get_params(), **OVERRIDES[name]}
     device = torch.device("cpu")
 
@@ -115,7 +119,7 @@ def summary(path: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--datasets", nargs="+", default=["mnist_usps", "cub10"], choices=sorted(OVERRIDES))
+    parser.add_argument("--datasets", nargs="+", default=["mnist_usps", "usps", "cub10"], choices=sorted(OVERRIDES))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--summary", type=Path, default=None, help="only print the table of this results file")

@@ -18,6 +18,10 @@ Choices that differ from the papers, and why:
 - Pretraining is end-to-end denoising (:func:`mmc_teach.nn.pretrain_autoencoder`) with Adam,
   not greedy layer-wise with SGD: on a few thousand samples it reaches a comparable embedding in
   minutes on a laptop CPU.
+- The default encoder is 500-500-1000-10 (the paper's third layer is 2000 wide) and pretrains for
+  150 epochs: on the 5000 MNIST digits of ``mnist_usps`` k-means on its embedding reached ACC 0.72
+  after 150 epochs and stayed there to 300, while 100 epochs of either width stayed near 0.60, and
+  the narrower layer halves the time (``benchmarks/dec_recipe.py``, ``results/dec_recipe.json``).
 - The clustering phase uses Adam (``lr=1e-3``) by default rather than DEC's SGD with momentum
   (``optimizer="sgd", lr=0.01, momentum=0.9``): on MNIST digits both end within about 0.02 ACC of
   each other, and Adam's labels settle in about ten epochs where SGD needs forty
@@ -72,7 +76,7 @@ class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
     n_clusters : int
         Number of clusters k (>= 2).
     hidden_dims : sequence of int
-        Encoder widths; the last is the embedding size (DEC: 500, 500, 2000, 10).
+        Encoder widths; the last is the embedding size (DEC's paper: 500, 500, 2000, 10).
     pretrain_epochs : int
         Passes of denoising autoencoder pretraining (0 skips it, e.g. with ``autoencoder=``).
     epochs : int
@@ -142,8 +146,8 @@ class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
         self,
         n_clusters: int = 10,
         *,
-        hidden_dims: Sequence[int] = (500, 500, 2000, 10),
-        pretrain_epochs: int = 100,
+        hidden_dims: Sequence[int] = (500, 500, 1000, 10),
+        pretrain_epochs: int = 150,
         epochs: int = 50,
         update_interval: int | None = None,
         tol: float = 1e-3,
@@ -352,8 +356,8 @@ class IDEC(DEC):
         self,
         n_clusters: int = 10,
         *,
-        hidden_dims: Sequence[int] = (500, 500, 2000, 10),
-        pretrain_epochs: int = 100,
+        hidden_dims: Sequence[int] = (500, 500, 1000, 10),
+        pretrain_epochs: int = 150,
         epochs: int = 50,
         update_interval: int | None = None,
         tol: float = 1e-3,

@@ -193,9 +193,9 @@ def cache_dir() -> Path:
 
 def pretrained_autoencoder(
     X: Any,
-    hidden_dims: Sequence[int] = (500, 500, 2000, 10),
+    hidden_dims: Sequence[int] = (500, 500, 1000, 10),
     *,
-    epochs: int = 50,
+    epochs: int = 150,
     batch_size: int = 256,
     lr: float = 1e-3,
     noise: float = 0.2,
