@@ -4,8 +4,8 @@
     python benchmarks/throughput.py --baseline HEAD~3 --repeats 5
 
 Data: MNIST-USPS (5,000 pairs of 784-pixel digits; the single-view methods use the MNIST view, DM2C
-a mixed split of 2,500 MNIST and 2,500 USPS digits). Each method runs with its default
-architecture of the baseline (DEC/IDEC pinned to 500-500-2000-10, the baseline's default); an epoch's time is ``(t(3 epochs) - t(1 epoch)) / 2`` so that pretraining-free setup
+a mixed split of 2,500 MNIST and 2,500 USPS digits). Each method runs with the baseline's default
+architecture (DEC/IDEC pinned to its 500-500-2000-10); an epoch's time is ``(t(3 epochs) - t(1 epoch)) / 2`` so that pretraining-free setup
 (k-means initialisation, target computation before the first step) cancels. Versions alternate
 within every repeat so that a change in the machine's load hits both alike; the figure is the
 median over repeats, and the ratio ``after / before`` of samples per second is what compares.
