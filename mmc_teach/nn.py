@@ -223,7 +223,7 @@ def pretrained_autoencoder(
     torch_device = get_device(device)
     settings = {"shape": list(X.shape), "hidden_dims": [int(h) for h in hidden_dims], "epochs": epochs,
                 "batch_size": batch_size, "lr": lr, "noise": noise, "activation": activation,
-                "batch_norm": batch_norm, "seed": random_state, "torch": torch.__version__,
+                "batch_norm": batch_norm, "seed": random_state, "torch": str(torch.__version__),
                 "device": torch_device.type}
     digest = hashlib.sha256(X.tobytes() + json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
     path = cache_dir() / f"ae-{digest}.pt"

@@ -151,7 +151,14 @@ def test_cached_and_fresh_autoencoders_are_bitwise_equal(tmp_path, monkeypatch):
     first = pretrained_autoencoder(X, **kw)
     files = list(cache_dir().iterdir())
     assert len(files) == 1 and not any(f.name.endswith(".tmp") for f in files)
-    cached = pretrained_autoencoder(X, **kw)
+    import mmc_teach.nn as nn_module
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cache hit must not train")
+
+    with monkeypatch.context() as m:
+        m.setattr(nn_module, "pretrain_autoencoder", no_training)
+        cached = pretrained_autoencoder(X, **kw)  # read back, not trained again
     for a, b, c in zip(fresh.state_dict().values(), first.state_dict().values(), cached.state_dict().values()):
         assert torch.equal(a, b) and torch.equal(b, c)
     assert cached.pretrain_history == fresh.pretrain_history
