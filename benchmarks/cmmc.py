@@ -22,8 +22,10 @@ Schedules (``--schedule``, several may be given; each is one row per data set):
 
 Studies (``--study``):
 - ``main``: CMMC as it is;
-- ``ablation``: also the three ablated models (no feature module, no label module, no fine-tuning);
-- ``deviations``: MFLVC's code where it differs from ``mmc_teach.CMMC``: cross-entropy applied to the
+- ``ablation``: also the three ablated models (no feature module, no label module, no fine-tuning;
+  the last is read off the full model's fit, see :func:`run`);
+- ``deviations`` (compare with the ``CMMC`` row of the ablation): MFLVC's code where it differs from
+  ``mmc_teach.CMMC``: cross-entropy applied to the
   already-softmaxed outputs in fine-tuning, one Adam optimiser for both phases against one per phase,
   and dropping the last partial batch (see :class:`MFLVCVariant`).
 
@@ -112,9 +114,10 @@ class MFLVCVariant(CMMC):
 
 STUDIES = {
     "main": {"CMMC": {}},
+    # "w/o fine-tuning" is read off the full model's fit (see run), so it has no switches here.
     "ablation": {"CMMC": {}, "w/o feature module": {"feature_contrast": False},
-                 "w/o label module": {"label_contrast": False}, "w/o fine-tuning": {"finetune": False}},
-    "deviations": {"CMMC": {}, "CE on softmax (MFLVC)": {"deviation": "softmax_ce"},
+                 "w/o label module": {"label_contrast": False}},
+    "deviations": {"CE on softmax (MFLVC)": {"deviation": "softmax_ce"},
                    "new Adam for fine-tuning": {"deviation": "fresh_adam"},
                    "drop last batch (MFLVC)": {"deviation": "drop_last"}},
 }
@@ -127,17 +130,25 @@ def min_max(X: np.ndarray) -> np.ndarray:
 
 
 def run(views: list[np.ndarray], labels: np.ndarray, n_clusters: int, params: dict, seed: int,
-        device: str | None) -> dict:
+        device: str | None) -> dict[str, dict]:
+    """One fit; returns the row of the variant and, for the full model, also the "w/o fine-tuning" row.
+
+    A model without fine-tuning is the full model stopped after the contrastive phase (the same seed
+    draws the same networks, batches and k-means up to there), so its labels are the full model's
+    ``labels_before_finetune_`` and need no fit of their own (``tests/test_cmmc.py`` checks the equality).
+    """
     estimator = MFLVCVariant if "deviation" in params else CMMC
     start = time.perf_counter()
     model = estimator(n_clusters, random_state=seed, device=device, **params).fit(views)
-    seconds = time.perf_counter() - start
-    return {**evaluate(labels, model.labels_), "seconds": seconds}
+    rows = {"fit": {**evaluate(labels, model.labels_), "seconds": time.perf_counter() - start}}
+    if model.finetune:
+        rows["before fine-tuning"] = evaluate(labels, model.labels_before_finetune_)
+    return rows
 
 
 def summarise(rows: list[dict]) -> dict:
     return {key: (float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows])))
-            for key in ("acc", "nmi", "ari", "seconds")}
+            for key in ("acc", "nmi", "ari", "seconds") if key in rows[0]}
 
 
 def main() -> None:
@@ -159,6 +170,7 @@ def main() -> None:
     if args.append and out.exists():
         previous = json.loads(out.read_text())
         results["schedules"] = list(dict.fromkeys(previous["schedules"] + args.schedule))
+        results["seeds"] = previous["seeds"] if previous["seeds"] == results["seeds"] else "per data set, see per_seed"
         results["settings"], results["runs"] = previous["settings"], previous["runs"]
     for name in args.datasets:
         data = load(name)
@@ -168,13 +180,17 @@ def main() -> None:
             results["settings"].setdefault(name, {})[schedule] = params
             for variant, switches in STUDIES[args.study].items():
                 label = variant if len(results["schedules"]) == 1 else f"{schedule}: {variant}"
-                rows = []
+                rows: dict[str, list[dict]] = {}
                 for seed in range(args.seeds):
-                    row = run(views, data.labels, data.n_clusters, {**params, **switches}, seed, args.device)
-                    rows.append({**row, "load_average": round(os.getloadavg()[0], 2)})
+                    fitted = run(views, data.labels, data.n_clusters, {**params, **switches}, seed, args.device)
+                    row = fitted["fit"]
+                    rows.setdefault(label, []).append({"seed": seed, **row, "load_average": round(os.getloadavg()[0], 2)})
+                    if variant == "CMMC" and args.study == "ablation":
+                        rows.setdefault("w/o fine-tuning", []).append({"seed": seed, **fitted["before fine-tuning"]})
                     print(f"{name:10s} {label:32s} seed {seed}: ACC {row['acc']:.3f} NMI {row['nmi']:.3f} "
                           f"ARI {row['ari']:.3f} ({row['seconds']:.0f} s, load {os.getloadavg()[0]:.1f})", flush=True)
-                results["runs"].setdefault(name, {})[label] = {"per_seed": rows, "summary": summarise(rows)}
+                for key, per_seed in rows.items():
+                    results["runs"].setdefault(name, {})[key] = {"per_seed": per_seed, "summary": summarise(per_seed)}
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(results, indent=1))
 
@@ -184,7 +200,8 @@ def main() -> None:
         for variant, entry in per_variant.items():
             s = entry["summary"]
             cells = " ".join(f"{s[k][0]:.3f}+-{s[k][1]:.3f}" for k in ("acc", "nmi", "ari"))
-            print(f"{name:10s} {variant:32s} {cells} {s['seconds'][0]:9.0f}s  {PUBLISHED_ACC.get(name, float('nan')):.3f}")
+            seconds = f"{s['seconds'][0]:9.0f}s" if "seconds" in s else f"{'-':>10s}"
+            print(f"{name:10s} {variant:32s} {cells} {seconds}  {PUBLISHED_ACC.get(name, float('nan')):.3f}")
     print(f"results written to {out}")
 
 

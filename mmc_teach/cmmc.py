@@ -49,6 +49,7 @@ from .training import train_epochs
 __all__ = [
     "AUTO_EPOCHS",
     "PAPER_SCHEDULE",
+    "resolve_epochs",
     "nt_xent",
     "cluster_entropy_term",
     "label_contrastive_loss",
