@@ -37,6 +37,7 @@ from ._base import (
     check_views,
     get_device,
     minibatches,
+    n_minibatches,
     seeded,
     torch_seed_from,
 )
@@ -46,6 +47,9 @@ from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, pretrain_autoencoder
 from .training import train_epochs
 
 __all__ = [
+    "AUTO_EPOCHS",
+    "PAPER_SCHEDULE",
+    "resolve_epochs",
     "nt_xent",
     "cluster_entropy_term",
     "label_contrastive_loss",
@@ -54,6 +58,24 @@ __all__ = [
     "CMMCNetwork",
     "CMMC",
 ]
+
+
+#: ``"auto"`` epochs: (at least this many epochs, at least this many mini-batch steps) per phase.
+#: The contrastive phase needs a number of gradient steps, not of passes: 30 epochs are 600 steps
+#: on MNIST-USPS (5000 samples) but 180 on Caltech-2V (1400), too few there (benchmarks/cmmc.py).
+AUTO_EPOCHS: dict[str, tuple[int, int]] = {"pretrain": (10, 200), "contrastive": (30, 600)}
+
+#: MFLVC's network and schedule (Xu et al. 2022; BDGP: 10 contrastive epochs): ``CMMC(k, **PAPER_SCHEDULE)``.
+PAPER_SCHEDULE: dict = {"hidden_dims": (500, 500, 2000, 512), "high_dim": 128, "pretrain_epochs": 200,
+                        "contrastive_epochs": 50, "finetune_epochs": 50, "n_init": 100}
+
+
+def resolve_epochs(epochs: int | str, phase: str, n_samples: int, batch_size: int) -> int:
+    """The number of epochs of ``phase``: ``epochs`` itself, or for ``"auto"`` the rule of :data:`AUTO_EPOCHS`."""
+    if epochs != "auto":
+        return int(epochs)
+    min_epochs, min_steps = AUTO_EPOCHS[phase]
+    return max(min_epochs, -(-min_steps // n_minibatches(n_samples, batch_size)))
 
 
 # --------------------------------------------------------------------------- equations
@@ -202,10 +224,17 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
     tau_feature, tau_label : float
         Temperatures of the feature (0.5) and label (1.0) contrast.
     hidden_dims : tuple of int
-        Encoder widths of every autoencoder; the last is the width of the low-level features z^m
-        (MFLVC: 500, 500, 2000, 512).
-    pretrain_epochs, contrastive_epochs, finetune_epochs : int
-        Lengths of the three phases (MFLVC: 200, 50, 50 -- far too long for a CPU notebook).
+        Encoder widths of every autoencoder; the last is the width of the low-level features z^m.
+        The default 256, 256, 128 is a CPU-sized network; MFLVC uses 500, 500, 2000, 512
+        (:data:`PAPER_SCHEDULE`).
+    pretrain_epochs, contrastive_epochs : int or "auto"
+        Lengths of the first two phases. ``"auto"`` counts gradient steps rather than epochs, since
+        a small data set has few batches per epoch: at least :data:`AUTO_EPOCHS` epochs and
+        steps (pretraining 10 epochs and 200 batches, contrastive training 30 epochs and
+        600 batches). With the other defaults this is the fast CPU schedule measured in
+        ``benchmarks/cmmc.py`` (``benchmarks/results/cmmc_schedules.json``); MFLVC trains 200 and 50 epochs.
+    finetune_epochs : int
+        Full-batch fine-tuning steps (50, as MFLVC: on Caltech-2V 20 steps give a lower ACC).
     lr : float
         Adam learning rate of all phases.
     batch_size : int
@@ -226,6 +255,11 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
     ----------
     labels_ : ndarray (n_samples,)
         Cluster of every training sample: argmax of the mean over modalities of q^m.
+    labels_before_finetune_ : ndarray (n_samples,)
+        The same after the contrastive phase, before fine-tuning (equal to ``labels_`` with
+        ``finetune=False``): what the pseudo labels changed.
+    epochs_ : dict
+        The epochs each phase ran (``"auto"`` resolved): keys ``pretrain``, ``contrastive``, ``finetune``.
     network_ : CMMCNetwork
     history_ : list of dict
         One record per epoch: ``phase`` and the named loss terms.
@@ -243,9 +277,9 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
         high_dim: int = 128,
         tau_feature: float = 0.5,
         tau_label: float = 1.0,
-        hidden_dims: Sequence[int] = (500, 500, 2000, 512),
-        pretrain_epochs: int = 200,
-        contrastive_epochs: int = 50,
+        hidden_dims: Sequence[int] = (256, 256, 128),
+        pretrain_epochs: int | str = "auto",
+        contrastive_epochs: int | str = "auto",
         finetune_epochs: int = 50,
         lr: float = 3e-4,
         batch_size: int = 256,
@@ -285,7 +319,12 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
         for name in ("high_dim", "batch_size", "n_init"):
             check_positive(name, getattr(self, name), integer=True)
         for name in ("pretrain_epochs", "contrastive_epochs", "finetune_epochs"):
-            check_positive(name, getattr(self, name), integer=True, allow_zero=True)
+            value = getattr(self, name)
+            if name != "finetune_epochs" and isinstance(value, str):
+                if value != "auto":
+                    raise ValueError(f"{name}={value!r} must be a non-negative integer or 'auto'.")
+                continue
+            check_positive(name, value, integer=True, allow_zero=True)
         for name in ("tau_feature", "tau_label", "lr"):
             check_positive(name, getattr(self, name))
         if not (self.label_contrast or self.finetune):
@@ -305,6 +344,9 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         device = get_device(self.device)
         dims = [X.shape[1] for X in views]
+        epochs = {"pretrain": resolve_epochs(self.pretrain_epochs, "pretrain", n, self.batch_size),
+                  "contrastive": resolve_epochs(self.contrastive_epochs, "contrastive", n, self.batch_size),
+                  "finetune": int(self.finetune_epochs) if self.finetune else 0}
         history: list[dict] = []
         with seeded(torch_seed_from(rng), device) as gen:
             xs = [as_tensor(X, device) for X in views]
@@ -312,7 +354,7 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
 
             # Phase 1, Eq. (cmmc-rec): each autoencoder learns its own modality (plain MSE, as MFLVC).
             for m, (ae, x) in enumerate(zip(net.autoencoders, xs)):
-                for rec in pretrain_autoencoder(ae, x, epochs=self.pretrain_epochs, batch_size=self.batch_size,
+                for rec in pretrain_autoencoder(ae, x, epochs=epochs["pretrain"], batch_size=self.batch_size,
                                                 lr=self.lr, noise=0.0, generator=gen, verbose=self.verbose,
                                                 desc=f"pretrain view {m}"):
                     history.append({"phase": "pretrain", "view": m, **rec})
@@ -329,23 +371,34 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
                 return terms
 
             net.train()
-            for rec in train_epochs(contrastive_step, lambda: minibatches(n, self.batch_size, gen),
-                                    epochs=self.contrastive_epochs, method="CMMC contrastive training",
+            for rec in train_epochs(contrastive_step, lambda: self._contrastive_batches(n, gen),
+                                    epochs=epochs["contrastive"], method="CMMC contrastive training",
                                     verbose=self.verbose, desc="contrastive"):
                 history.append({"phase": "contrastive", **rec})
 
+            net.eval()
+            before = self._predict_tensors(net, xs)
             # Phase 3, Eqs. (cmmc-match, cmmc-ce): fine-tune on matched k-means pseudo labels.
             if self.finetune:
                 pseudo = self._pseudo_labels(net, xs, rng, device)
-                for rec in self._finetune(net, xs, pseudo, optimizer):
+                for rec in self._finetune(net, xs, pseudo, self._phase_optimizer(net, optimizer), epochs["finetune"]):
                     history.append({"phase": "finetune", **rec})
             net.eval()
         self.device_ = device
         self.n_features_in_views_ = dims
         self.network_ = net
         self.history_ = history
-        self.labels_ = self.predict_proba(views).argmax(axis=1)
+        self.epochs_ = epochs
+        self.labels_before_finetune_ = before
+        self.labels_ = self._predict_tensors(net, xs) if self.finetune else before
         return self
+
+    @staticmethod
+    @torch.no_grad()
+    def _predict_tensors(net: CMMCNetwork, xs: list[torch.Tensor]) -> np.ndarray:
+        """argmax of the mean over modalities of q^m, for the training tensors (network in eval mode)."""
+        logits = apply_in_chunks(lambda *x: net(list(x), decode=False)[2], *xs)
+        return torch.stack([torch.softmax(lm, dim=1) for lm in logits]).mean(dim=0).argmax(dim=1).cpu().numpy()
 
     def _contrastive_terms(self, net: CMMCNetwork, xs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """The named terms of Eq. (cmmc-total) on one mini-batch."""
@@ -361,6 +414,19 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
                 terms["label_contrastive"] = terms["label_contrastive"] + label_contrastive_loss(qs[a], qs[b], self.tau_label)
         return terms
 
+    # Hooks that benchmarks/cmmc.py overrides to measure MFLVC's implementation choices.
+    def _contrastive_batches(self, n: int, generator: torch.Generator):
+        """One epoch's mini-batches of the contrastive phase (the last one may be smaller)."""
+        return minibatches(n, self.batch_size, generator)
+
+    def _phase_optimizer(self, net: CMMCNetwork, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        """Fine-tuning continues with the contrastive phase's Adam (MFLVC keeps one Adam throughout)."""
+        return optimizer
+
+    def _finetune_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Summed cross-entropy on the LOGITS: ``F.cross_entropy`` applies a stable log-softmax itself."""
+        return F.cross_entropy(logits, targets, reduction="sum")
+
     def _pseudo_labels(self, net: CMMCNetwork, xs: list[torch.Tensor], rng: np.random.RandomState,
                        device: torch.device) -> list[np.ndarray]:
         """k-means on each modality's min-max scaled high-level features."""
@@ -370,7 +436,7 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
                                   device=device).fit(min_max_scale(h)).labels_, dtype=np.int64) for h in hs]
 
     def _finetune(self, net: CMMCNetwork, xs: list[torch.Tensor], pseudo: list[np.ndarray],
-                  optimizer: torch.optim.Optimizer) -> list[dict[str, float]]:
+                  optimizer: torch.optim.Optimizer, epochs: int) -> list[dict[str, float]]:
         """Eq. (cmmc-ce): one full-batch step per epoch, as MFLVC, its gradient summed chunk by chunk."""
         n = len(xs[0])
 
@@ -384,14 +450,13 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
             for start in range(0, n, self.batch_size):
                 rows = slice(start, start + self.batch_size)
                 _, _, chunk_logits, _ = net([x[rows] for x in xs], decode=False)
-                # cross_entropy takes LOGITS: it applies log-softmax itself (logsumexp, stable).
-                loss = sum(F.cross_entropy(lm, t[rows], reduction="sum") for lm, t in zip(chunk_logits, targets)) / n
+                loss = sum(self._finetune_loss(lm, t[rows]) for lm, t in zip(chunk_logits, targets)) / n
                 loss.backward()
                 total = total + loss.detach()
             optimizer.step()
             return {"cross_entropy": total}
 
-        return train_epochs(step, lambda: [None], epochs=self.finetune_epochs, method="CMMC fine-tuning",
+        return train_epochs(step, lambda: [None], epochs=epochs, method="CMMC fine-tuning",
                             verbose=self.verbose, desc="fine-tune")
 
     # ------------------------------------------------------------------ inference

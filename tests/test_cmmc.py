@@ -200,6 +200,33 @@ def test_ablation_switches(switch):
         assert not any(h["phase"] == "finetune" for h in model.history_)
 
 
+def test_auto_epochs_count_gradient_steps():
+    from mmc_teach.cmmc import AUTO_EPOCHS, resolve_epochs
+
+    assert resolve_epochs(7, "pretrain", 100, 32) == 7
+    # 5000 samples in batches of 256 are 20 batches: the minimum epochs already give the steps
+    assert resolve_epochs("auto", "contrastive", 5000, 256) == AUTO_EPOCHS["contrastive"][0] == 30
+    # 1400 samples are 6 batches an epoch: 600 steps need 100 epochs, 200 steps 34
+    assert resolve_epochs("auto", "contrastive", 1400, 256) == 100
+    assert resolve_epochs("auto", "pretrain", 1400, 256) == 34
+    views, _ = _blobs(2)
+    model = _small(pretrain_epochs="auto", contrastive_epochs="auto", finetune_epochs=2).fit(views)
+    assert model.epochs_ == {"pretrain": 67, "contrastive": 200, "finetune": 2}  # 90 samples: 3 batches of 32
+    assert sum(h["phase"] == "contrastive" for h in model.history_) == 200
+    with pytest.raises(ValueError, match="'auto'"):
+        _small(contrastive_epochs="many").fit(views)
+
+
+def test_labels_before_finetune():
+    views, _ = _blobs(2)
+    tuned = _small().fit(views)
+    untuned = _small(finetune=False).fit(views)
+    # the same seed: the runs agree up to the end of the contrastive phase
+    np.testing.assert_array_equal(tuned.labels_before_finetune_, untuned.labels_)
+    np.testing.assert_array_equal(untuned.labels_before_finetune_, untuned.labels_)
+    assert untuned.epochs_["finetune"] == 0
+
+
 def test_bad_input():
     views, _ = _blobs(2)
     with pytest.raises(ValueError, match="at least 2"):
