@@ -130,7 +130,7 @@ def test_cmmc_chunked_finetuning_matches_one_full_batch_step():
     for batch_size in (16, 64, 1000):
         copy_ = copy.deepcopy(net)
         optimizer = torch.optim.SGD(copy_.parameters(), lr=0.5)
-        CMMC(3, batch_size=batch_size, finetune_epochs=2)._finetune(copy_, xs, pseudo, optimizer)
+        CMMC(3, batch_size=batch_size)._finetune(copy_, xs, pseudo, optimizer, epochs=2)
         trained.append(torch.cat([p.detach().ravel() for p in copy_.parameters()]))
     assert not torch.equal(trained[0], torch.cat([p.detach().ravel() for p in net.parameters()]))
     torch.testing.assert_close(trained[0], trained[1], rtol=1e-5, atol=1e-6)
