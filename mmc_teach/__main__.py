@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="results/bench.json", help="where to write the JSON report; until the run is complete it checkpoints to <name>.partial.json "
                        "next to it and leaves --out as it was")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench.add_argument("--update", action="store_true",
+                       help="replace only the pairs this run computes in the existing --out report and keep the others")
 
     render = commands.add_parser("render", help="render a JSON report as a table and a figure")
     render.add_argument("report", help="the JSON written by `bench`")
@@ -63,6 +65,14 @@ def _bench(args: argparse.Namespace) -> int:
         out = bench_module.check_output_path(args.out)
     except OSError as err:
         return _error("bench", f"--out: {err}")
+    previous = None
+    if args.update:  # read before any training: a missing or broken --out must not cost a finished run
+        try:
+            with open(out) as handle:
+                previous = json.load(handle)
+            bench_module._checked_results(previous, "acc")
+        except (OSError, ValueError) as err:
+            return _error("bench", f"--update needs a complete report in --out: {out}: {err}")
     # Checkpoints go to a file of their own, so an interrupted run never replaces a complete --out.
     partial = bench_module.partial_path(out)
     try:
@@ -84,6 +94,11 @@ def _bench(args: argparse.Namespace) -> int:
     if len(failed) == len(report["results"]):
         partial.unlink(missing_ok=True)
         return _error("bench", f"every pair failed ({len(failed)}); {out} was not written.", 1)
+    if previous is not None:
+        try:
+            report = bench_module.update_report(previous, report)
+        except ValueError as err:
+            return _error("bench", f"--update: {err} {out} left as it was, the new pairs are in {partial}.")
     try:
         bench_module.write_json(report, out)
     except OSError as err:

@@ -45,7 +45,7 @@ from .utils import standardise
 
 __all__ = [
     "METHODS", "DATASETS", "SCHEDULES", "DATASET_OVERRIDES", "schedule_params", "run_pair", "run_benchmark",
-    "render_table", "render_figure", "write_json", "check_output_path", "partial_path",
+    "render_table", "render_figure", "write_json", "check_output_path", "partial_path", "update_report",
 ]
 
 METRICS = ("acc", "nmi", "ari", "f", "purity")
@@ -286,6 +286,35 @@ def run_benchmark(
     report["complete"] = True
     meta["peak_memory_mib"] = round(_peak_memory_mib(), 1)
     return report
+
+
+def update_report(old: dict, new: dict) -> dict:
+    """``old`` with the (method, data set) pairs of ``new`` replaced or added; the other pairs kept.
+
+    Rerunning one method after a change to it should not cost the hour of the whole table. The
+    reports must share the schedule and the seeds (else their numbers are not comparable), and a
+    complete ``old``. A pair that failed in ``new`` replaces nothing. The top-level ``meta`` stays that
+    of ``old``; ``meta["updated_pairs"]`` records, for every replaced pair, the commit, date, machine
+    and torch of the run that produced it.
+    """
+    for key in ("schedule", "seeds"):
+        if old["meta"].get(key) != new["meta"].get(key):
+            raise ValueError(f"cannot update a report made with {key}={old['meta'].get(key)!r} by one made "
+                             f"with {key}={new['meta'].get(key)!r}: the numbers would not be comparable.")
+    if not old.get("complete", True) or not new.get("complete", True):
+        raise ValueError("both reports must be complete (a .partial.json is not).")
+    meta = dict(old["meta"])
+    meta["hyperparameters"] = {**old["meta"].get("hyperparameters", {}), **new["meta"].get("hyperparameters", {})}
+    provenance = {key: new["meta"].get(key) for key in ("git_commit", "date", "machine", "torch_version", "device")}
+    fresh = {(e["method"], e["dataset"]): e for e in new["results"] if not e.get("error")}
+    updated = dict(meta.get("updated_pairs", {}))
+    for method, name in fresh:
+        updated[f"{method}/{name}"] = provenance
+    results = [fresh.pop((e["method"], e["dataset"]), e) for e in old["results"]]
+    results.extend(fresh.values())
+    meta["updated_pairs"] = updated
+    meta["peak_memory_mib"] = max(old["meta"].get("peak_memory_mib", 0.0), new["meta"].get("peak_memory_mib", 0.0))
+    return {**old, "complete": True, "meta": meta, "results": results}
 
 
 def partial_path(out: str | os.PathLike) -> Path:

@@ -204,3 +204,43 @@ def test_a_read_only_out_directory_fails_before_any_training(monkeypatch, tmp_pa
     finally:
         locked.chmod(0o700)
     assert "cannot write" in capsys.readouterr().err and not list(locked.iterdir())
+
+
+def test_update_replaces_only_the_pairs_it_reruns(fake_data, monkeypatch, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    monkeypatch.setattr(bench, "run_pair", _stub_run_pair)
+    assert _bench(out, "--methods", "kmeans,cmmc", "--datasets", "two_a,two_b") == 0
+    before = json.loads(out.read_text())
+
+    def better_cmmc(method, data, seed, device=None, schedule="cpu"):
+        return {**_stub_run_pair(method, data, seed), "acc": 0.9}
+
+    monkeypatch.setattr(bench, "run_pair", better_cmmc)
+    assert _bench(out, "--methods", "cmmc", "--datasets", "two_b", "--update") == 0
+    after = json.loads(out.read_text())
+    acc = {(e["method"], e["dataset"]): e["mean"]["acc"] for e in after["results"]}
+    assert acc == {("kmeans", "two_a"): 0.5, ("cmmc", "two_a"): 0.5, ("kmeans", "two_b"): 0.5, ("cmmc", "two_b"): 0.9}
+    assert [(e["method"], e["dataset"]) for e in after["results"]] == [(e["method"], e["dataset"]) for e in before["results"]]
+    assert list(after["meta"]["updated_pairs"]) == ["cmmc/two_b"]
+    assert after["meta"]["date"] == before["meta"]["date"]
+
+
+def test_update_refuses_other_seeds_and_a_missing_report_before_training(fake_data, monkeypatch, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    monkeypatch.setattr(bench, "run_pair", _stub_run_pair)
+    assert _bench(out, "--methods", "kmeans", "--datasets", "two_a", "--update") == 2  # nothing to update yet
+    assert "--update needs a complete report" in capsys.readouterr().err and not out.exists()
+    assert _bench(out, "--methods", "kmeans", "--datasets", "two_a") == 0
+    kept = out.read_bytes()
+    assert main(["bench", "--device", "cpu", "--quick", "--no-progress", "--seeds", "2", "--out", str(out),
+                 "--methods", "kmeans", "--datasets", "two_a", "--update"]) == 2
+    assert "seeds" in capsys.readouterr().err and out.read_bytes() == kept
+
+
+def test_update_keeps_a_good_pair_when_its_rerun_fails():
+    old = {"complete": True, "meta": {"schedule": "cpu", "seeds": [0]},
+           "results": [{"method": "cmmc", "dataset": "a", "error": None, "mean": {"acc": 0.9}}]}
+    new = {"complete": True, "meta": {"schedule": "cpu", "seeds": [0]},
+           "results": [{"method": "cmmc", "dataset": "a", "error": "RuntimeError: boom", "runs": []}]}
+    merged = bench.update_report(old, new)
+    assert merged["results"] == old["results"] and merged["meta"]["updated_pairs"] == {}
