@@ -18,12 +18,18 @@ Schedules (``--schedule``, several may be given; each is one row per data set):
   (``steps_ft50``: 50 -- the estimator's defaults since this study,
   ``benchmarks/results/cmmc_schedules.json``);
 - ``full``: MFLVC's network x-500-500-2000-512 and schedule (200 reconstruction epochs,
-  50 contrastive -- 10 on BDGP --, 50 fine-tuning; k-means with 100 restarts). Meant for a GPU.
+  50 contrastive -- 10 on BDGP --, 50 fine-tuning; k-means with 100 restarts). Meant for a GPU;
+- ``long_pretrain``: the defaults with pretraining of at least 1000 mini-batches (MFLVC's 200 epochs of
+  Caltech-2V's 5 batches); ``paper_net``: the defaults with MFLVC's x-500-500-2000-512 network
+  (results of both, beside ``default`` and ``full``: ``benchmarks/results/cmmc_pretraining.json``).
 
 Studies (``--study``):
 - ``main``: CMMC as it is;
 - ``ablation``: also the three ablated models (no feature module, no label module, no fine-tuning;
   the last is read off the full model's fit, see :func:`run`);
+- ``views``: ``mfeat`` only -- CMMC on all six views and on two three-view subsets (min-max scaled views,
+  and standardised ones), against k-means on the standardised concatenation of the same views and on
+  each view alone (``--append`` runs only the rows the results file lacks);
 - ``deviations`` (compare with the ``CMMC`` row of the ablation): MFLVC's code where it differs from
   ``mmc_teach.CMMC``: cross-entropy applied to the
   already-softmaxed outputs in fine-tuning, one Adam optimiser for both phases against one per phase,
@@ -79,6 +85,9 @@ SCHEDULES: dict[str, Callable[[str, int], dict]] = {
     "steps": lambda name, n: _steps_schedule(n),
     "steps_ft50": lambda name, n: {**_steps_schedule(n), "finetune_epochs": 50},
     "full": lambda name, n: {**PAPER_SCHEDULE, **({"contrastive_epochs": 10} if name == "bdgp" else {})},
+    # What closes the gap to the full schedule: its longer pretraining, or its wider network?
+    "long_pretrain": lambda name, n: {"pretrain_epochs": max(10, math.ceil(1000 / math.ceil(n / 256)))},
+    "paper_net": lambda name, n: {"hidden_dims": PAPER_SCHEDULE["hidden_dims"]},
 }
 
 
@@ -151,10 +160,51 @@ def summarise(rows: list[dict]) -> dict:
             for key in ("acc", "nmi", "ari", "seconds") if key in rows[0]}
 
 
+# The "views" study (mfeat only): CMMC on several views at once against k-means on the standardised
+# concatenation of the same views and on each of them alone.
+VIEW_SUBSETS = {"all six": ("fou", "fac", "kar", "pix", "zer", "mor"),
+                "fou, kar, zer": ("fou", "kar", "zer"), "fac, pix, mor": ("fac", "pix", "mor")}
+
+
+def views_study(seeds: int, device: str | None, done: dict | None = None) -> dict:
+    """CMMC and k-means baselines on view subsets of ``mfeat``; one row per (subset, method).
+
+    CMMC gets min-max scaled views (the protocol of the other data sets) and, as a second row,
+    standardised ones (the baselines' preprocessing). Rows already in ``done`` are kept, not rerun.
+    """
+    from mmc_teach import KMeans
+    from mmc_teach.utils import standardise
+
+    data = load("mfeat")
+    runs: dict = {subset: dict(rows) for subset, rows in (done or {}).items()}
+    for subset, names in VIEW_SUBSETS.items():
+        picked = [data.views[data.view_names.index(v)] for v in names]
+
+        def kmeans(seed: int, X: np.ndarray) -> dict:
+            return evaluate(data.labels, KMeans(data.n_clusters, n_init=10, random_state=seed).fit_predict(X))
+
+        methods = {"CMMC": lambda seed: run([min_max(X) for X in picked], data.labels, data.n_clusters, {}, seed,
+                                            device)["fit"],
+                   "CMMC, standardised views": lambda seed: run([standardise(X) for X in picked], data.labels,
+                                                                data.n_clusters, {}, seed, device)["fit"],
+                   "k-means, concatenation": lambda seed: kmeans(seed, np.hstack([standardise(X) for X in picked]))}
+        for name, X in zip(names, picked):
+            methods[f"k-means, {name} alone"] = lambda seed, X=X: kmeans(seed, standardise(X))
+        for method, fit in methods.items():
+            if method in runs.get(subset, {}):
+                continue
+            per_seed = [{"seed": seed, **fit(seed)} for seed in range(seeds)]
+            runs.setdefault(subset, {})[method] = {"per_seed": per_seed, "summary": summarise(per_seed)}
+            s = runs[subset][method]["summary"]
+            print(f"mfeat {subset:14s} {method:24s} ACC {s['acc'][0]:.3f}+-{s['acc'][1]:.3f} "
+                  f"NMI {s['nmi'][0]:.3f}+-{s['nmi'][1]:.3f}", flush=True)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schedule", nargs="+", choices=sorted(SCHEDULES), default=["default"])
-    parser.add_argument("--study", choices=sorted(STUDIES), default="main")
+    parser.add_argument("--study", choices=sorted([*STUDIES, "views"]), default="main")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--datasets", nargs="+", default=["mnist_usps", "bdgp", "caltech2v"])
     parser.add_argument("--threads", type=int, default=1)
@@ -167,6 +217,14 @@ def main() -> None:
     results: dict = {"study": args.study, "schedules": args.schedule, "seeds": list(range(args.seeds)),
                      "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "threads": args.threads,
                      "torch": torch.__version__, "settings": {}, "runs": {}}
+    if args.study == "views":
+        done = json.loads(out.read_text())["runs"]["mfeat"] if args.append and out.exists() else None
+        results["runs"] = {"mfeat": views_study(args.seeds, args.device, done)}
+        results["settings"] = {"mfeat": {"view subsets": VIEW_SUBSETS}}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1))
+        print(f"results written to {out}")
+        return
     if args.append and out.exists():
         previous = json.loads(out.read_text())
         results["schedules"] = list(dict.fromkeys(previous["schedules"] + args.schedule))

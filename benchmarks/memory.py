@@ -8,6 +8,7 @@ a clustering do not matter here, only the sizes). Every (method, n) runs in a fr
 builds the data, records its resident memory, fits one epoch of every phase of the method with its
 default architecture, and reports the peak resident memory (``ru_maxrss``). The check: memory must
 not grow with n beyond the data itself, ``peak(32k) <= 1.5 * peak(2k) + data(32k)``.
+The wall time of that one-epoch fit is recorded too (``fit_seconds``): it should grow linearly with n.
 Output: a table on stdout and ``benchmarks/results/memory.json``.
 """
 
@@ -18,7 +19,7 @@ import argparse
 from _measure import REPO, package_root, run_child, write_json
 
 FIT = r"""
-import json, resource, numpy as np
+import json, resource, time, numpy as np
 n = {n}
 rng = np.random.default_rng(0)  # float32 draws: no float64 temporary inflates the peak
 X, Y = rng.random((n, 784), dtype=np.float32), rng.random((n, 784), dtype=np.float32)
@@ -29,6 +30,7 @@ method = "{method}"
 from mmc_teach import kmeans, nn, metrics
 getattr(mmc_teach, method)
 start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+clock = time.perf_counter()
 if method in ("DEC", "IDEC"):
     getattr(mmc_teach, method)(10, pretrain_epochs=1, epochs=1, random_state=0).fit(X)
 elif method == "JECL":
@@ -37,8 +39,9 @@ elif method == "DM2C":
     mmc_teach.DM2C(10, pretrain_epochs=1, epochs=1, random_state=0).fit([X[: n // 2], Y[n // 2 :]])
 elif method == "CMMC":
     mmc_teach.CMMC(10, pretrain_epochs=1, contrastive_epochs=1, finetune_epochs=1, random_state=0).fit([X, Y])
+seconds = time.perf_counter() - clock
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({{"peak_mib": peak, "before_fit_mib": start, "data_mib": data_mib}}))
+print(json.dumps({{"peak_mib": peak, "before_fit_mib": start, "data_mib": data_mib, "fit_seconds": seconds}}))
 """
 
 METHODS = ("DEC", "IDEC", "JECL", "DM2C", "CMMC")
@@ -64,6 +67,7 @@ def main() -> None:
         report["results"][method] = {"per_n": {str(n): r for n, r in rows.items()}, "bound_mib": bound, "within": ok}
         print(f"{method:6s} " + "".join(f"{rows[n]['peak_mib']:10.0f} MiB" for n in SIZES)
               + f"{large['data_mib']:9.0f} MiB{bound:6.0f} MiB  {'yes' if ok else 'NO'}", flush=True)
+        print(f"{'':6s} " + "".join(f"{rows[n]['fit_seconds']:12.1f} s" for n in SIZES) + "  (one epoch of every phase)", flush=True)
     suffix = f"_{args.baseline}" if args.baseline else ""
     write_json(report, args.out or REPO / "benchmarks" / "results" / f"memory{suffix}.json")
 
