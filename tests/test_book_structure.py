@@ -7,7 +7,7 @@ For every ``book/<stem>.ipynb`` listed in ``_toc.yml`` (Markdown pages are skipp
 
        import sys
        if "google.colab" in sys.modules:
-           %pip install -q "mmc_teach[dev] @ git+https://github.com/mmc-teach/mmc_teach"
+           %pip install -q "mmc_teach[book] @ git+https://github.com/mmc-teach/mmc_teach"
 
 3. a "Learning objectives" admonition and a "Prerequisites" part come before the first ``##`` section;
 4. a ``## Summary`` heading;
@@ -37,7 +37,7 @@ BOOK = ROOT / "book"
 
 GUARD = (
     'import sys\nif "google.colab" in sys.modules:\n'
-    '    %pip install -q "mmc_teach[dev] @ git+https://github.com/mmc-teach/mmc_teach"'
+    '    %pip install -q "mmc_teach[book] @ git+https://github.com/mmc-teach/mmc_teach"'
 )
 ADMONITIONS = "admonition|note|tip|important|hint|seealso|attention|caution|warning|div|topic"
 FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\s*(?:\{(?P<name>[\w:-]+)\})?\s*(?P<arg>.*?)\s*$")
