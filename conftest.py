@@ -20,6 +20,10 @@ os.environ.setdefault("MMC_TEACH_PROGRESS", "0")
 # The offline MiniLM package ships its model; never try to reach a model hub under test.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The committed outputs were computed with two torch threads (the CI machine has two cores). float32
+# sums depend on how many threads share them, so the test session fixes the count for the kernels it
+# starts; a reader running a chapter keeps all their cores (the chapters leave threads to torch).
+os.environ.setdefault("OMP_NUM_THREADS", "2")
 # Pretrained autoencoders are cached on disk (mmc_teach.nn.pretrained_autoencoder): a test session
 # starts with an empty cache of its own, so that every run measures the cold path and leaves the
 # user's cache alone; the chapters share it within the session.
