@@ -73,6 +73,12 @@ def _bench(args: argparse.Namespace) -> int:
             bench_module._checked_results(previous, "acc")
         except (OSError, ValueError) as err:
             return _error("bench", f"--update needs a complete report in --out: {out}: {err}")
+        requested = {"seeds": [args.seed] if args.seed is not None else list(range(args.seeds)),
+                     "schedule": "quick" if args.quick else args.schedule}
+        for key, value in requested.items():
+            if previous.get("meta", {}).get(key) != value:
+                return _error("bench", f"--update: {out} was made with {key}={previous.get('meta', {}).get(key)!r}, "
+                                       f"this run would use {value!r}: the numbers would not be comparable.")
     # Checkpoints go to a file of their own, so an interrupted run never replaces a complete --out.
     partial = bench_module.partial_path(out)
     try:

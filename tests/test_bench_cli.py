@@ -232,6 +232,7 @@ def test_update_refuses_other_seeds_and_a_missing_report_before_training(fake_da
     assert "--update needs a complete report" in capsys.readouterr().err and not out.exists()
     assert _bench(out, "--methods", "kmeans", "--datasets", "two_a") == 0
     kept = out.read_bytes()
+    monkeypatch.setattr(bench, "run_pair", _no_training)
     assert main(["bench", "--device", "cpu", "--quick", "--no-progress", "--seeds", "2", "--out", str(out),
                  "--methods", "kmeans", "--datasets", "two_a", "--update"]) == 2
     assert "seeds" in capsys.readouterr().err and out.read_bytes() == kept
