@@ -1,136 +1,176 @@
-"""Wall time and inertia of mmc_teach.KMeans against scikit-learn (and faiss, when installed).
+"""Wall time, inertia and memory of mmc_teach.KMeans against scikit-learn, from 600 points to 10^6.
 
-Run from the repository root::
+Run from the repository root, alone on the machine (other jobs inflate every time)::
 
-    MMC_TEACH_DATA=/path/to/data python benchmarks/kmeans.py --repeats 3 --n-init 10 --threads 2 \
-        --single-runs 10 --out results/kmeans.json
+    MMC_TEACH_DATA=/path/to/data python benchmarks/kmeans.py --threads 2 --out results/kmeans.json
 
-For every dataset it prints the median wall time of a few repeats (different seeds, the same seeds
-for every library), the ratio ours / peer (< 1: ours is faster) and the inertia ratio
-ours / peer of the best run per seed (< 1: ours found a lower objective). Every library gets the
-same ``n_init``, the same float32 data and the same thread count (torch.set_num_threads for ours,
-threadpoolctl for scikit-learn's OpenMP/BLAS, faiss.omp_set_num_threads).
+Sizes: the two real sets the chapters use (CUB-10 600 x 1024 and MNIST-USPS 5000 x 1568, k = 10,
+``n_init=10``) and three synthetic ones at the sizes embeddings are clustered at (Gaussian blobs,
+float32, ``n_init=1``): 200,000 x 64 with k = 50, 1,000,000 x 32 with k = 100, and a codebook,
+100,000 x 256 with k = 1000. For every size and seed both libraries fit the same float32 data with
+the same ``n_init``, default ``tol``, the same ``random_state`` and the same thread count
+(``torch.set_num_threads`` for ours, threadpoolctl for scikit-learn's OpenMP/BLAS).
+
+Printed per size:
+
+- the median wall time over the seeds and the ratio ours / scikit-learn (< 1: ours is faster);
+  ``algorithm="lloyd"`` (no bounds) is timed on the first seeds too, to show what the bounds buy;
+- the mean over the seeds of the inertia ratio ours / scikit-learn (< 1: ours found a lower
+  objective) and the mean iterations (the libraries draw different seeds, so single runs differ);
+- the Lloyd loop alone: both start from the same centres (scikit-learn's k-means++) and run at
+  most 10 iterations with ``tol=0`` (median of 3), so the time ratio compares the loops, fixed
+  costs (validation, centring, the final inertia) included.
+
+Then the peak memory of one fit at 10^6 points, each in a fresh process, at the default
+``chunk_size`` and at an eighth of it: the distance blocks are ``chunk x n_init x k`` floats, and the
+rest grows with n only (the data copies, the labels and the bounds), never with ``n x k``.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import time
 
 import numpy as np
 import torch
 from sklearn.cluster import KMeans as SKKMeans
-from sklearn.datasets import make_blobs
+from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
 from threadpoolctl import threadpool_limits
 
+from _measure import REPO, load_average, run_child, write_json
 from mmc_teach.datasets import load
-from mmc_teach.kmeans import KMeans
+from mmc_teach.kmeans import _BLOCK_ELEMENTS, KMeans
+
+# name, n, d, k, n_init, seeds timed with both libraries, seeds timed with algorithm="lloyd"
+SIZES = {
+    "cub10": ("CUB-10 image", 600, 1024, 10, 10, 10, 3),
+    "mnist_usps": ("MNIST-USPS concat", 5000, 1568, 10, 10, 10, 3),
+    "blobs_200k": ("blobs", 200_000, 64, 50, 1, 10, 3),
+    "blobs_1m": ("blobs", 1_000_000, 32, 100, 1, 10, 3),
+    "codebook": ("blobs (codebook)", 100_000, 256, 1000, 1, 5, 2),
+}
 
 
-def datasets(names: list[str]) -> list[tuple[str, np.ndarray, int]]:
-    out = []
-    if "cub10" in names:
-        out.append(("CUB-10 image (600 x 1024)", load("cub10").views[0], 10))
-    if "mnist_usps" in names:
-        ds = load("mnist_usps")
-        out.append(("MNIST-USPS concat (5000 x 1568)", np.hstack(ds.views), 10))
-    if "synthetic" in names:
-        X, _ = make_blobs(n_samples=200_000, n_features=64, centers=50, cluster_std=4.0, random_state=0)
-        out.append(("synthetic blobs (200000 x 64)", X.astype(np.float32), 50))
-    return out
+def data(key: str) -> tuple[np.ndarray, int]:
+    name, n, d, k = SIZES[key][:4]
+    if key == "cub10":
+        return load("cub10").views[0].astype(np.float32), k
+    if key == "mnist_usps":
+        return np.hstack(load("mnist_usps").views).astype(np.float32), k
+    return blobs(n, d, k), k
 
 
-def run_ours(X, k, n_init, seed, device):
-    km = KMeans(k, n_init=n_init, random_state=seed, device=device).fit(X)
-    if device is not None and str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-    return km.inertia_
+def blobs(n: int, d: int, k: int) -> np.ndarray:
+    """Gaussian blobs as scikit-learn's ``make_blobs`` draws them (centres in [-10, 10]^d, std 4), in float32."""
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(-10, 10, size=(k, d)).astype(np.float32)
+    X = rng.standard_normal((n, d), dtype=np.float32)  # float32 draws: no float64 copy of 10^6 rows
+    X *= 4.0
+    X += centres[rng.integers(0, k, size=n)]
+    return X
 
 
-def run_sklearn(X, k, n_init, seed, device):
-    return SKKMeans(k, n_init=n_init, random_state=seed).fit(X).inertia_
-
-
-def run_faiss(X, k, n_init, seed, device):
-    import faiss
-
-    km = faiss.Kmeans(X.shape[1], k, niter=300, nredo=n_init, seed=seed, verbose=False)
-    km.train(np.ascontiguousarray(X))
-    _, labels = km.index.search(X, 1)
-    return float(((X.astype(np.float64) - km.centroids[labels[:, 0]]) ** 2).sum())
-
-
-def timed(fn, *args):
+def timed(fn):
     start = time.perf_counter()
-    value = fn(*args)
+    value = fn()
     return time.perf_counter() - start, value
+
+
+MEMORY = r"""
+import json, resource, numpy as np
+from mmc_teach.kmeans import KMeans
+{blobs_source}
+X = blobs({n}, {d}, {k})
+KMeans(2, n_init=1, random_state=0, device="cpu").fit(X[:500])  # thread pools and lazy imports first
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+KMeans({k}, n_init={n_init}, random_state=0, device="cpu", chunk_size={chunk}).fit(X)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"before_fit_mib": before, "peak_mib": peak, "data_mib": X.nbytes / 2**20}}))
+"""
+
+
+def memory_rows(threads: int) -> list[dict]:
+    n, d, k = 1_000_000, 32, 100
+    rows = []
+    for n_init in (1, 4):
+        default = int(min(n, max(256, _BLOCK_ELEMENTS // (n_init * k))))
+        for chunk in (default, default // 8):
+            code = MEMORY.format(blobs_source=inspect.getsource(blobs), n=n, d=d, k=k, n_init=n_init, chunk=chunk)
+            r = run_child(code, REPO, threads)
+            r.update(n=n, d=d, k=k, n_init=n_init, chunk_size=chunk, block_mib=chunk * n_init * k * 4 / 2**20,
+                     fit_extra_mib=r["peak_mib"] - r["before_fit_mib"])
+            rows.append(r)
+            print(f"  memory, {n:,} x {d}, k={k}, n_init={n_init}, chunk_size={chunk:>6}: distance block "
+                  f"{r['block_mib']:5.1f} MiB, peak {r['peak_mib']:6.0f} MiB = {r['before_fit_mib']:5.0f} before the fit"
+                  f" (the data is {r['data_mib']:.0f}) + {r['fit_extra_mib']:5.0f} during it", flush=True)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="seeds per dataset (median time is reported)")
-    parser.add_argument("--n-init", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu", help="device for mmc_teach.KMeans (cpu, cuda, auto)")
-    parser.add_argument("--datasets", nargs="+", default=["cub10", "mnist_usps", "synthetic"])
+    parser.add_argument("--sizes", default=",".join(SIZES), help=f"comma-separated, of {', '.join(SIZES)}")
+    parser.add_argument("--seeds-scale", type=float, default=1.0, help="multiply every seed count (quick runs)")
+    parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--out", default=None, help="also write the numbers as JSON (e.g. results/kmeans.json)")
-    parser.add_argument("--single-runs", type=int, default=0,
-                        help="also fit N single runs (n_init=1, seeds 0..N-1) per library and compare their "
-                             "inertias: tells a systematic quality gap from the luck of best-of-n_init")
     args = parser.parse_args()
-    rows = []
-
     torch.set_num_threads(args.threads)
-    peers = {"sklearn": run_sklearn}
-    try:
-        import faiss
-
-        faiss.omp_set_num_threads(args.threads)
-        peers["faiss"] = run_faiss
-    except ImportError:
-        print("faiss not installed: comparing with scikit-learn only")
-    device = None if args.device == "auto" else args.device
-    print(f"n_init={args.n_init} threads={args.threads} repeats={args.repeats} device={args.device}")
+    print(f"threads={args.threads}, load average {load_average()} at the start", flush=True)
+    rows = []
     with threadpool_limits(limits=args.threads):
-        # warm-up: first calls pay for thread pools and lazy imports
-        small = np.random.RandomState(0).rand(500, 8).astype(np.float32)
-        run_ours(small, 3, 1, 0, device)
-        run_sklearn(small, 3, 1, 0, device)
-        for name, X, k in datasets(args.datasets):
-            times = {"ours": [], **{p: [] for p in peers}}
-            inertias = {"ours": [], **{p: [] for p in peers}}
-            for seed in range(args.repeats):
-                for label, fn in [("ours", run_ours), *peers.items()]:
-                    t, inertia = timed(fn, X, k, args.n_init, seed, device)
-                    times[label].append(t)
-                    inertias[label].append(inertia)
-            med = {label: statistics.median(v) for label, v in times.items()}
-            line = f"{name}, k={k}: ours {med['ours']:.2f} s"
-            for peer in peers:
-                ratio = np.mean(np.array(inertias["ours"]) / np.array(inertias[peer]))
-                line += (
-                    f" | {peer} {med[peer]:.2f} s, time ratio ours/{peer} {med['ours'] / med[peer]:.2f},"
-                    f" inertia ratio {ratio:.5f} (max {max(np.array(inertias['ours']) / np.array(inertias[peer])):.5f})"
-                )
-            print(line, flush=True)
-            single = {}
-            if args.single_runs:
-                single = {label: [fn(X, k, 1, seed, device) for seed in range(args.single_runs)]
-                          for label, fn in [("ours", run_ours), *peers.items()]}
-                for peer in peers:
-                    print(f"  {args.single_runs} single runs: mean inertia ours/{peer} "
-                          f"{np.mean(single['ours']) / np.mean(single[peer]):.5f}, best ours/{peer} "
-                          f"{min(single['ours']) / min(single[peer]):.5f}", flush=True)
-            rows.append({"dataset": name, "k": k, "median_s": med, "single_run_inertia": single,
-                         "time_ratio": {p: round(med["ours"] / med[p], 4) for p in peers},
-                         "inertia_ratio_mean": {p: round(float(np.mean(np.array(inertias["ours"]) / np.array(inertias[p]))), 6) for p in peers},
-                         "inertia_ratio_max": {p: round(float(max(np.array(inertias["ours"]) / np.array(inertias[p]))), 6) for p in peers}})
+        small = np.random.RandomState(0).rand(500, 8).astype(np.float32)  # warm-up: thread pools, lazy imports
+        KMeans(3, n_init=1, random_state=0, device="cpu").fit(small)
+        SKKMeans(3, n_init=1, random_state=0).fit(small)
+        for key in args.sizes.split(","):
+            name, n, d, k, n_init, n_seeds, n_plain = SIZES[key]
+            n_seeds, n_plain = max(1, round(n_seeds * args.seeds_scale)), max(1, round(n_plain * args.seeds_scale))
+            X, k = data(key)
+            runs = {"ours": [], "sklearn": [], "ours_lloyd": []}
+            for seed in range(n_seeds):
+                t, km = timed(lambda: KMeans(k, n_init=n_init, random_state=seed, device="cpu").fit(X))
+                runs["ours"].append((t, km.inertia_, km.n_iter_))
+                t, sk = timed(lambda: SKKMeans(k, n_init=n_init, random_state=seed).fit(X))
+                runs["sklearn"].append((t, float(sk.inertia_), int(sk.n_iter_)))
+                if seed < n_plain:
+                    t, plain = timed(lambda: KMeans(k, n_init=n_init, random_state=seed, algorithm="lloyd", device="cpu").fit(X))
+                    assert np.array_equal(plain.labels_, km.labels_), "the bounds changed a label"
+                    runs["ours_lloyd"].append((t, plain.inertia_, plain.n_iter_))
+            # the Lloyd loop alone, from the same start
+            start = sk_kmeans_plusplus(X - X.mean(0), k, random_state=0)[0] + X.mean(0)
+            loop_ours = statistics.median(
+                timed(lambda: KMeans(k, init=start, max_iter=10, tol=0.0, device="cpu").fit(X))[0] for _ in range(3))
+            loop_sk = statistics.median(
+                timed(lambda: SKKMeans(k, init=start, n_init=1, max_iter=10, tol=0.0).fit(X))[0] for _ in range(3))
+            med = {lib: statistics.median(r[0] for r in v) for lib, v in runs.items()}
+            ratios = [o[1] / s[1] for o, s in zip(runs["ours"], runs["sklearn"])]
+            row = {
+                "key": key, "dataset": f"{name} ({n:,} x {d})", "n": n, "d": d, "k": k, "n_init": n_init,
+                "seeds": n_seeds, "median_s": med,
+                "time_ratio": med["ours"] / med["sklearn"],
+                "time_ratio_lloyd": med["ours_lloyd"] / med["sklearn"],
+                "bounds_speedup": statistics.median(r[0] for r in runs["ours_lloyd"])
+                / statistics.median(r[0] for r in runs["ours"][: len(runs["ours_lloyd"])]),
+                "inertia_ratio_mean": float(np.mean(ratios)), "inertia_ratio_min": float(min(ratios)),
+                "inertia_ratio_max": float(max(ratios)),
+                "iterations_mean": {lib: float(np.mean([r[2] for r in v])) for lib, v in runs.items() if lib != "ours_lloyd"},
+                "loop_time_ratio": loop_ours / loop_sk,
+                "runs": {lib: [{"seconds": t, "inertia": i, "n_iter": it} for t, i, it in v] for lib, v in runs.items()},
+            }
+            rows.append(row)
+            print(f"{row['dataset']}, k={k}, n_init={n_init}, {n_seeds} seeds: median ours {med['ours']:.2f} s, "
+                  f"scikit-learn {med['sklearn']:.2f} s, time ratio {row['time_ratio']:.2f} "
+                  f"(without bounds {row['time_ratio_lloyd']:.2f}; the bounds are {row['bounds_speedup']:.1f}x faster); "
+                  f"inertia ratio mean {row['inertia_ratio_mean']:.4f} (range {row['inertia_ratio_min']:.4f}-"
+                  f"{row['inertia_ratio_max']:.4f}); iterations {row['iterations_mean']['ours']:.1f} vs "
+                  f"{row['iterations_mean']['sklearn']:.1f}; same start, 10 iterations: time ratio "
+                  f"{row['loop_time_ratio']:.2f}", flush=True)
+    memory = [] if args.no_memory else memory_rows(args.threads)
+    print(f"load average {load_average()} at the end", flush=True)
     if args.out:
-        from mmc_teach.bench import write_json
-
-        write_json({"n_init": args.n_init, "threads": args.threads, "repeats": args.repeats, "device": args.device,
-                    "rows": rows}, args.out)
+        write_json({"threads": args.threads, "device": "cpu", "torch": torch.__version__,
+                    "sklearn": __import__("sklearn").__version__, "rows": rows, "memory": memory}, args.out)
 
 
 if __name__ == "__main__":

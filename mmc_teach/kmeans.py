@@ -16,10 +16,12 @@ a run stops when its labels no longer change or when the summed squared centre s
 ``<= tol * mean(var(X))``, an empty cluster is re-seeded with the point farthest from its centre,
 and the best of ``n_init`` runs (lowest inertia) wins.
 
-Two choices make it fast: distances are computed chunk by chunk (memory ``O(chunk * n_init * k)``,
-never ``O(n * k * d)``), and the ``n_init`` runs advance in lock-step so that each chunk of data is
-read once per iteration for all runs and the distance matmul is ``n_init`` times wider. Runs
-leave the batch as soon as they converge. Distances are float32 on every device; the inertia
+Three choices make it fast: distances are computed chunk by chunk (memory ``O(chunk * n_init * k)``,
+never ``O(n * k * d)``); the ``n_init`` runs advance in lock-step so that each chunk of data is
+read once per iteration for all runs and the distance matmul is ``n_init`` times wider (runs
+leave the batch as soon as they converge); and Hamerly's (2010) bounds skip the points whose
+nearest centre cannot have changed, with a margin above float32 rounding, so the labels are those
+of plain Lloyd (``algorithm="lloyd"``) at a fraction of the distance computations. Distances are float32 on every device; the inertia
 used to pick the best run is summed in float64 (except on Apple MPS, which has no float64).
 """
 
@@ -51,7 +53,7 @@ _BLOCK_ELEMENTS = 1 << 22
 
 def _power_of_two_scale(centred: np.ndarray) -> float:
     """A power of two near ``max |x|`` (1 for constant data): dividing by it is exact and scale-free."""
-    largest = float(np.abs(centred).max())
+    largest = max(abs(float(centred.max())), abs(float(centred.min())))  # no |x| temporary
     if largest == 0.0:
         return 1.0
     return float(np.ldexp(1.0, int(np.frexp(largest)[1])))
@@ -97,53 +99,82 @@ def kmeans_plusplus(
     first = torch.as_tensor(rng.randint(n, size=n_runs), device=X.device)
     centers[:, 0] = X[first]
     closest = _sq_distances(X[first], X, x_sq)  # (R, n): squared distance to the nearest centre so far
-    potential = closest.sum(1, dtype=acc_dtype)
     for c in range(1, n_clusters):
         # sample candidates with probability proportional to D(x)^2 ...
         u = torch.as_tensor(rng.uniform(size=(n_runs, n_trials)), dtype=acc_dtype, device=X.device)
         cumulative = torch.cumsum(closest.to(acc_dtype), dim=1)
+        potential = cumulative[:, -1]
         candidates = torch.searchsorted(cumulative, u * potential.unsqueeze(1)).clamp_(max=n - 1)  # (R, t)
         # ... and keep, per run, the candidate that lowers the potential most (the greedy step)
         dist = _sq_distances(X[candidates.reshape(-1)], X, x_sq).view(n_runs, n_trials, n)
         torch.minimum(dist, closest.unsqueeze(1), out=dist)
-        pots = dist.sum(2, dtype=acc_dtype)  # (R, t)
+        pots = dist.sum(2)  # (R, t); float32 suffices to rank the candidates
         best = pots.argmin(1)
-        potential = pots[runs, best]
         closest = dist[runs, best]
         centers[:, c] = X[candidates[runs, best]]
     return centers
 
 
-def _assign(X: torch.Tensor, centers: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _assign(
+    X: torch.Tensor, centers: torch.Tensor, chunk: int, rows: torch.Tensor | None = None, second: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """E-step, Eq. (eq-kmeans-assign), for R runs at once.
 
-    Returns labels (R, n) and ``||c||^2 - 2 x.c`` at the nearest centre (R, n); adding ``||x||^2``
-    gives the squared distance. One matmul per chunk serves all R runs.
+    Returns labels (R, m) and ``||c||^2 - 2 x.c`` at the nearest centre (R, m); adding ``||x||^2``
+    gives the squared distance. With ``second=True`` also the same quantity at the second-nearest
+    centre (the lower bounds of Hamerly's algorithm need it), else ``None``. ``rows`` restricts the
+    step to those rows of ``X`` (gathered chunk by chunk, so memory stays ``O(chunk)``). One matmul
+    per chunk serves all R runs.
     """
     n_runs, k, d = centers.shape
     flat = centers.reshape(n_runs * k, d)
     c_sq = flat.pow(2).sum(1)
-    labels = torch.empty(n_runs, X.shape[0], dtype=torch.long, device=X.device)
-    partial = torch.empty(n_runs, X.shape[0], dtype=X.dtype, device=X.device)
-    for start in range(0, X.shape[0], chunk):
-        xb = X[start : start + chunk]
-        block = torch.addmm(c_sq, xb, flat.T, alpha=-2.0).view(len(xb), n_runs, k)  # ||x||^2 omitted: same for all j
+    m = X.shape[0] if rows is None else len(rows)
+    labels = torch.empty(n_runs, m, dtype=torch.long, device=X.device)
+    nearest = torch.empty(n_runs, m, dtype=X.dtype, device=X.device)
+    runner_up = torch.full((n_runs, m), float("inf"), dtype=X.dtype, device=X.device) if second else None
+    buffer = X.new_empty(min(chunk, m), n_runs * k)  # one block for all chunks: fresh memory costs page faults
+    for start in range(0, m, chunk):
+        xb = X[start : start + chunk] if rows is None else X.index_select(0, rows[start : start + chunk])
+        block = torch.addmm(c_sq, xb, flat.T, alpha=-2.0, out=buffer[: len(xb)]).view(len(xb), n_runs, k)  # ||x||^2 omitted: same for all j
         values, idx = block.min(2)
         labels[:, start : start + chunk] = idx.T
-        partial[:, start : start + chunk] = values.T
-    return labels, partial
+        nearest[:, start : start + chunk] = values.T
+        if runner_up is not None and k > 1:
+            block.scatter_(2, idx.unsqueeze(2), float("inf"))
+            runner_up[:, start : start + chunk] = block.amin(2).T
+    return labels, nearest, runner_up
 
 
 def _inertia(X: torch.Tensor, center: torch.Tensor, labels: torch.Tensor, chunk: int, acc_dtype: torch.dtype) -> float:
     """Exact ``sum_i ||x_i - mu_{l_i}||^2``, Eq. (eq-kmeans-objective), accumulated in ``acc_dtype``."""
     total = torch.zeros((), dtype=acc_dtype, device=X.device)
+    diff = X.new_empty(min(chunk, X.shape[0]), X.shape[1])
     for start in range(0, X.shape[0], chunk):
-        diff = X[start : start + chunk] - center[labels[start : start + chunk]]
-        total += diff.pow(2).sum(dtype=acc_dtype)
+        part = diff[: len(X[start : start + chunk])]
+        torch.index_select(center, 0, labels[start : start + chunk], out=part)
+        torch.sub(X[start : start + chunk], part, out=part)
+        total += part.square_().to(acc_dtype).sum()  # float32 squares summed in acc_dtype, converted first: fast
     return float(total)
 
 
-def _cluster_sums(xb: torch.Tensor, new: torch.Tensor, old: torch.Tensor | None, k: int) -> torch.Tensor:
+def _own_sq_distances(X: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, chunk: int) -> torch.Tensor:
+    """``||x_i - c_{l_i}||^2`` for the given (run, row) pairs, from differences (accurate, not expanded).
+
+    ``centers`` is (R, k, d), ``labels`` (R, n) and ``rows`` a pair of index tensors (runs, points).
+    """
+    runs, points = rows
+    k = centers.shape[1]
+    flat = centers.reshape(-1, centers.shape[2])
+    owner = runs * k + labels[runs, points]  # row of each pair's centre in ``flat``
+    out = torch.empty(len(points), dtype=X.dtype, device=X.device)
+    for start in range(0, len(points), chunk):
+        diff = X.index_select(0, points[start : start + chunk]) - flat.index_select(0, owner[start : start + chunk])
+        out[start : start + chunk] = diff.square_().sum(1)
+    return out
+
+
+def _cluster_sums(xb: torch.Tensor, new: torch.Tensor, k: int, old: torch.Tensor | None = None) -> torch.Tensor:
     """Per-cluster sums (k, d) of the rows ``xb`` labelled ``new``, minus those labelled ``old``.
 
     Written as a (k, m) one-hot matrix times ``xb``: one BLAS call, which on a CPU is far
@@ -157,10 +188,16 @@ def _cluster_sums(xb: torch.Tensor, new: torch.Tensor, old: torch.Tensor | None,
     return onehot @ xb
 
 
-def _relocate_empty(X, x_sq, sums, counts, labels, partial):
-    """Re-seed empty clusters of one run with the points farthest from their centres (as scikit-learn)."""
+def _relocate_empty(
+    X: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor, labels: torch.Tensor, own_sq: torch.Tensor
+) -> None:
+    """Re-seed the empty clusters of one run with the points farthest from their centres (as scikit-learn).
+
+    ``own_sq`` holds every point's squared distance to its own centre; ``sums`` and ``counts`` are
+    changed in place.
+    """
     empty = torch.nonzero(counts == 0).flatten()
-    far = torch.topk(partial + x_sq, len(empty)).indices  # distance of each point to its own centre
+    far = torch.topk(own_sq, len(empty)).indices
     for e, f in zip(empty.tolist(), far.tolist()):
         old, point = int(labels[f]), X[f].to(sums.dtype)
         sums[old] -= point
@@ -169,55 +206,157 @@ def _relocate_empty(X, x_sq, sums, counts, labels, partial):
         counts[e] = 1
 
 
-def _lloyd(X, centers, max_iter, tol, chunk, acc_dtype):
+def _half_gap(centers: torch.Tensor, slack: float) -> torch.Tensor:
+    """Half the distance from every centre to its nearest other centre, (R, k), rounded down by ``slack``."""
+    c_sq = centers.pow(2).sum(2)
+    gap_sq = c_sq.unsqueeze(2) + c_sq.unsqueeze(1) - 2.0 * centers @ centers.transpose(1, 2)
+    gap_sq.diagonal(dim1=1, dim2=2).fill_(float("inf"))
+    return 0.5 * (gap_sq.amin(2) - slack).clamp(min=0.0).sqrt()
+
+
+class _Bounds:
+    """Hamerly's (2010) bounds for R runs: per point an upper bound on the distance to its own centre
+    and a lower bound on the distance to every other centre.
+
+    Distances are float32 and expanded, Eq. (eq-kmeans-expand), so each carries a rounding error;
+    ``margin`` (per point, on squared distances) is larger than that error. A point is skipped only
+    when its bounds are apart by the margin, i.e. when the full E-step could not have changed its
+    label: the labels are those of plain Lloyd, with a fraction of the distance computations.
+    """
+
+    def __init__(self, X: torch.Tensor, x_sq: torch.Tensor, centers: torch.Tensor, chunk: int, pair_chunk: int) -> None:
+        d = X.shape[1]
+        # Centres are means of points after the first M-step, so no centre is longer than the longest point.
+        largest = max(float(x_sq.max()), float(centers.pow(2).sum(2).max()))
+        self.margin = 4.0 * max(d, 16) * float(torch.finfo(X.dtype).eps) * (x_sq + largest)
+        self.X, self.x_sq, self.chunk, self.pair_chunk = X, x_sq, chunk, pair_chunk
+        self.labels, nearest, runner_up = _assign(X, centers, chunk, second=True)
+        self.upper = (nearest + x_sq + self.margin).clamp_(min=0.0).sqrt_()
+        self.lower = (runner_up + x_sq - self.margin).clamp_(min=0.0).sqrt_()
+
+    def keep(self, runs: torch.Tensor) -> None:
+        """Drop the state of runs that left the batch."""
+        self.labels, self.upper, self.lower = self.labels[runs], self.upper[runs], self.lower[runs]
+
+    def widen(self, new: torch.Tensor, old: torch.Tensor) -> None:
+        """The centres moved from ``old`` to ``new`` (both (R, k, d)): widen the bounds by the moves."""
+        delta = (new - old).pow(2).sum(2).sqrt_().mul_(1.0 + 1e-5)  # (R, k), rounded up
+        self.upper += delta.gather(1, self.labels)
+        if delta.shape[1] > 1:
+            top = delta.topk(2, dim=1)
+            # a point's own centre does not bound the others: where it moved most, use the second-largest move
+            other = torch.where(self.labels == top.indices[:, :1], top.values[:, 1:2], top.values[:, :1])
+            self.lower.sub_(other).clamp_(min=0.0)
+
+    def assign(self, centers: torch.Tensor) -> torch.Tensor:
+        """Hamerly's E-step: new labels (R, n) for the centres (R, k, d); the bounds follow.
+
+        A point keeps its label when ``u^2 + margin <= m^2`` with ``m = max(lower, 2 s - u)``, ``s``
+        being half the gap from its centre to the nearest other one. Otherwise ``u`` is tightened
+        to the exact distance and the test repeated; the points still in doubt get the full E-step,
+        one matmul per chunk for all runs. When most rows are in doubt (the first iterations, or
+        many runs in lock-step) every row gets it, which is cheaper than gathering them.
+        """
+        margin, up, low = self.margin, self.upper, self.lower
+        bound = _half_gap(centers, float(margin.max())).gather(1, self.labels).mul_(2.0).sub_(up)
+        torch.maximum(bound, low, out=bound)
+        doubt = up.square().add_(margin) > bound.square_()
+        if doubt.any(0).float().mean() > 0.5:  # most rows in doubt: the plain E-step, without gathering them
+            labels, nearest, runner_up = _assign(self.X, centers, self.chunk, second=True)
+            self.upper = (nearest + self.x_sq + margin).clamp_(min=0.0).sqrt_()
+            self.lower = (runner_up + self.x_sq - margin).clamp_(min=0.0).sqrt_()
+            self.labels = labels
+            return labels
+        pairs = torch.nonzero(doubt, as_tuple=True)
+        exact = _own_sq_distances(self.X, centers, self.labels, pairs, self.pair_chunk).mul_(1.0 + 1e-5)
+        up[pairs] = exact.add_(margin[pairs[1]]).sqrt_()
+        doubt[pairs] = up[pairs].square() + margin[pairs[1]] > bound[pairs]
+        rows = torch.nonzero(doubt.any(0)).flatten()
+        labels = self.labels.clone()
+        if len(rows):
+            lab, nearest, runner_up = _assign(self.X, centers, self.chunk, rows=rows, second=True)
+            labels[:, rows] = lab
+            x_sq, m = self.x_sq[rows], margin[rows]
+            up[:, rows] = (nearest + x_sq + m).clamp_(min=0.0).sqrt_()
+            low[:, rows] = (runner_up + x_sq - m).clamp_(min=0.0).sqrt_()
+        self.labels = labels
+        return labels
+
+
+def _lloyd(
+    X: torch.Tensor,
+    centers: torch.Tensor,
+    max_iter: int,
+    tol: float,
+    chunk: int,
+    acc_dtype: torch.dtype,
+    bounds: bool = True,
+) -> tuple[torch.Tensor, np.ndarray]:
     """Lloyd iterations for R runs in lock-step; each run leaves the batch when it converges.
 
     The M-step, Eq. (eq-kmeans-update), keeps per-cluster sums and counts (in ``acc_dtype``) and
     updates them only with the points whose label changed, so once few points move an
-    iteration costs little more than its E-step. The result equals recomputing the means.
+    iteration costs little more than its E-step. The result equals recomputing the means. With
+    ``bounds`` the E-step is Hamerly's (see ``_Bounds``), which gives the labels of the full E-step
+    (``bounds=False``) while computing few distances once the centres settle.
+
+    Returns the final centres (R, k, d) and the iterations of every run.
     """
     n_runs, k, d = centers.shape
-    x_sq = X.pow(2).sum(1)
+    n = X.shape[0]
+    x_sq = torch.linalg.vector_norm(X, dim=1).square_()  # for the bounds only; no (n, d) temporary
+    pair_chunk = max(1, chunk * n_runs * k // d)  # (point, centre) pairs per block: a distance block's memory
     final = centers.clone()
     n_iter = np.full(n_runs, max_iter)
+    state = _Bounds(X, x_sq, final, chunk, pair_chunk) if bounds else None
+    labels = state.labels if state is not None else _assign(X, final, chunk)[0]
+    # the state below (labels, sums, counts, bounds) holds one row per run still in the batch
     sums = torch.zeros(n_runs, k, d, dtype=acc_dtype, device=X.device)
-    counts = torch.zeros(n_runs, k, dtype=acc_dtype, device=X.device)
-    labels_old: list[torch.Tensor | None] = [None] * n_runs
+    for start in range(0, n, chunk):
+        for r in range(n_runs):
+            sums[r] += _cluster_sums(X[start : start + chunk], labels[r, start : start + chunk], k).to(acc_dtype)
+    counts = torch.stack([torch.bincount(labels[r], minlength=k) for r in range(n_runs)]).to(acc_dtype)
     active = list(range(n_runs))
+    every_point = (torch.zeros(n, dtype=torch.long, device=X.device), torch.arange(n, device=X.device))
     for it in range(max_iter):
-        current = final[active]
-        labels, partial = _assign(X, current, chunk)
-        still_active = []
+        old = final[active]
+        if it > 0:  # E-step with the centres of the last M-step
+            previous = labels
+            labels = state.assign(old) if state is not None else _assign(X, old, chunk)[0]
+        keep = []
         for j, r in enumerate(active):
-            lab, old = labels[j], labels_old[r]
-            if old is None:
-                for start in range(0, X.shape[0], chunk):
-                    sums[r] += _cluster_sums(X[start : start + chunk], lab[start : start + chunk], None, k).to(acc_dtype)
-                counts[r] = torch.bincount(lab, minlength=k).to(acc_dtype)
-            else:
-                moved = torch.nonzero(lab != old).flatten()
+            if it > 0:
+                moved = torch.nonzero(labels[j] != previous[j]).flatten()
                 if len(moved) == 0:  # scikit-learn's strict convergence: no label changed
-                    n_iter[r], labels_old[r] = it + 1, None
+                    n_iter[r] = it + 1
                     continue
-                sums[r] += _cluster_sums(X[moved], lab[moved], old[moved], k).to(acc_dtype)
-                counts[r] += (torch.bincount(lab[moved], minlength=k) - torch.bincount(old[moved], minlength=k)).to(acc_dtype)
-            run_sums, run_counts = sums[r], counts[r]
-            if (run_counts == 0).any():  # relocate on copies: sums/counts must stay those of `lab`
+                lab_new, lab_old = labels[j, moved], previous[j, moved]
+                sums[j] += _cluster_sums(X.index_select(0, moved), lab_new, k, lab_old).to(acc_dtype)
+                counts[j] += (torch.bincount(lab_new, minlength=k) - torch.bincount(lab_old, minlength=k)).to(acc_dtype)
+            run_sums, run_counts = sums[j], counts[j]
+            if (run_counts == 0).any():  # relocate on copies: sums/counts must stay those of the labels
                 run_sums, run_counts = run_sums.clone(), run_counts.clone()
-                _relocate_empty(X, x_sq, run_sums, run_counts, lab, partial[j])
+                own_sq = _own_sq_distances(X, old[j : j + 1], labels[j : j + 1], every_point, pair_chunk)
+                _relocate_empty(X, run_sums, run_counts, labels[j], own_sq)
             # a cluster emptied by relocation keeps its old centre instead of becoming 0/0
             means = (run_sums / run_counts.clamp(min=1).unsqueeze(1)).to(X.dtype)
-            new = torch.where(run_counts.unsqueeze(1) > 0, means, current[j])
-            shift = (new - current[j]).pow(2).sum(dtype=acc_dtype)
+            new = torch.where(run_counts.unsqueeze(1) > 0, means, old[j])
+            shift = (new - old[j]).pow(2).sum(dtype=acc_dtype)
             final[r] = new
-            labels_old[r] = lab
             if float(shift) <= tol:  # scikit-learn's relative tolerance (tol already scaled)
-                n_iter[r], labels_old[r] = it + 1, None
+                n_iter[r] = it + 1
             else:
-                still_active.append(r)
-        active = still_active
-        if not active:
+                keep.append(j)
+        if not keep:
             break
+        if state is not None:
+            state.widen(final[active], old)
+        if len(keep) < len(active):
+            rows = torch.as_tensor(keep, device=X.device)
+            labels, sums, counts = labels[rows], sums[rows], counts[rows]
+            if state is not None:
+                state.keep(rows)
+            active = [active[j] for j in keep]
     return final, n_iter
 
 
@@ -240,6 +379,10 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
     tol : float, default=1e-4
         Relative tolerance: a run stops when the summed squared centre shift is
         ``<= tol * mean(var(X, axis=0))`` (scikit-learn's rule), or when no label changes.
+    algorithm : {'hamerly', 'lloyd'}, default='hamerly'
+        How the assignment step is computed; both give the same labels. ``'lloyd'`` computes every
+        distance in every iteration; ``'hamerly'`` keeps bounds on each point's distances (Hamerly
+        2010) and recomputes only the points whose nearest centre may have changed.
     random_state : int, RandomState or None, default=None
         Seeds the seeding; fixed -> identical results on the CPU. The global RNG is never touched.
     device : str, torch.device or None, default=None
@@ -277,6 +420,7 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         n_init: int = 10,
         max_iter: int = 300,
         tol: float = 1e-4,
+        algorithm: str = "hamerly",
         random_state: Any = None,
         device: Any = None,
         chunk_size: int | None = None,
@@ -287,6 +431,7 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
+        self.algorithm = algorithm
         self.random_state = random_state
         self.device = device
         self.chunk_size = chunk_size
@@ -306,6 +451,8 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         n_init = check_positive("n_init", self.n_init, integer=True)
         max_iter = check_positive("max_iter", self.max_iter, integer=True)
         tol = check_positive("tol", self.tol, allow_zero=True)
+        if self.algorithm not in ("hamerly", "lloyd"):
+            raise ValueError(f"algorithm={self.algorithm!r} must be 'hamerly' or 'lloyd' (both give the same labels).")
         rng = check_random_state(self.random_state)
         device = get_device(self.device)
         acc_dtype = torch.float32 if device.type == "mps" else torch.float64
@@ -324,8 +471,9 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         # by one power of two (exact in binary) brings any finite magnitude into float32's range, so
         # the partition does not depend on the units of X (no overflow at 1e30, no underflow at 1e-30).
         mean = X.mean(axis=0)
-        scale = _power_of_two_scale(X - mean)
-        scaled = (X - mean) / scale
+        scaled = X - mean
+        scale = _power_of_two_scale(scaled)
+        scaled /= scale  # in place: at 10^6 rows every float64 temporary costs more than an iteration
         tol_abs = float(np.var(scaled, axis=0).mean()) * tol
         Xt = torch.from_numpy(scaled.astype(np.float32)).to(device)
         chunk = self._chunk(n, n_init * k)
@@ -338,10 +486,10 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         else:
             centers = kmeans_plusplus(Xt, k, rng, n_init, acc_dtype)
 
-        centers, n_iter = _lloyd(Xt, centers, max_iter, tol_abs, chunk, acc_dtype)
+        centers, n_iter = _lloyd(Xt, centers, max_iter, tol_abs, chunk, acc_dtype, bounds=self.algorithm == "hamerly")
         # Final E-step so that labels match the centres; the expanded distances rank the runs,
         # the exact float64 inertia is then computed for the winner only.
-        labels, partial = _assign(Xt, centers, chunk)
+        labels, partial, _ = _assign(Xt, centers, chunk)
         approx = (partial.to(acc_dtype) + Xt.pow(2).sum(1).to(acc_dtype)).clamp(min=0).sum(1).cpu().numpy()
         if self.verbose:
             for r, value in enumerate(approx):
@@ -382,7 +530,7 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Index of the closest centre for every row of ``X``."""
         Xt, centers = self._centred(X)
-        labels, _ = _assign(Xt, centers.unsqueeze(0), self._chunk(len(Xt), centers.shape[0]))
+        labels = _assign(Xt, centers.unsqueeze(0), self._chunk(len(Xt), centers.shape[0]))[0]
         return labels[0].cpu().numpy()
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
@@ -402,5 +550,5 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         Xt, centers = self._centred(X)
         acc_dtype = torch.float32 if self.device_.type == "mps" else torch.float64
         chunk = self._chunk(len(Xt), centers.shape[0])
-        labels, _ = _assign(Xt, centers.unsqueeze(0), chunk)
+        labels = _assign(Xt, centers.unsqueeze(0), chunk)[0]
         return -_unscale_sq(_inertia(Xt, centers, labels[0], chunk, acc_dtype), self._x_scale)

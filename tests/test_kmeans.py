@@ -178,6 +178,7 @@ def test_predict_errors(blobs):
         (np.random.rand(5, 2), {"n_clusters": 2, "init": "kmeans"}, "init='kmeans'"),
         (np.random.rand(5, 2), {"n_clusters": 2, "init": np.zeros((3, 2))}, "init has shape"),
         (np.random.rand(5, 2), {"n_clusters": 2, "chunk_size": 0}, "chunk_size=0 must be > 0"),
+        (np.random.rand(5, 2), {"n_clusters": 2, "algorithm": "elkan"}, "algorithm='elkan' must be 'hamerly' or 'lloyd'"),
     ],
 )
 def test_bad_input(X, params, message):
@@ -241,3 +242,50 @@ def test_finite_float64_beyond_float32_range():
     big = KMeans(4, n_init=3, random_state=0, device="cpu").fit(X * 1e200)  # max ~1e201
     assert adjusted_rand_score(ref.labels_, big.labels_) == 1.0
     assert np.isfinite(big.cluster_centers_).all()
+
+
+def _hamerly_cases():
+    rng = np.random.RandomState(0)
+    overlapping, _ = make_blobs(n_samples=3000, centers=40, n_features=8, cluster_std=3.0, random_state=1)
+    duplicated = np.repeat(rng.rand(40, 3), 25, axis=0)  # ties and empty clusters
+    far_init = rng.rand(500, 4)
+    return {
+        "overlapping blobs, k=40": (overlapping, {"n_clusters": 40, "n_init": 3, "random_state": 0}),
+        "duplicates, k=60 (empty clusters)": (duplicated, {"n_clusters": 60, "n_init": 2, "random_state": 0}),
+        "k=1": (overlapping, {"n_clusters": 1, "n_init": 1}),
+        "small chunks, tol=0": (overlapping, {"n_clusters": 12, "n_init": 4, "tol": 0.0, "chunk_size": 97, "random_state": 3}),
+        "start far outside the data": (far_init, {"n_clusters": 5, "init": 1e3 * rng.randn(5, 4)}),
+    }
+
+
+@pytest.mark.parametrize("case", list(_hamerly_cases()))
+def test_hamerly_bounds_give_the_labels_of_plain_lloyd(case):
+    X, params = _hamerly_cases()[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicates: fewer distinct clusters than k
+        plain = KMeans(algorithm="lloyd", device="cpu", **params).fit(X)
+        bounded = KMeans(algorithm="hamerly", device="cpu", **params).fit(X)
+    assert np.array_equal(plain.labels_, bounded.labels_)
+    assert plain.n_iter_ == bounded.n_iter_
+    np.testing.assert_array_equal(plain.cluster_centers_, bounded.cluster_centers_)
+    assert plain.inertia_ == bounded.inertia_
+
+
+def test_hamerly_skips_most_distance_computations(monkeypatch):
+    """The bounds are not decorative: after the first iterations few rows get the full E-step."""
+    import mmc_teach.kmeans as kmeans_module
+
+    X, _ = make_blobs(n_samples=20000, centers=20, n_features=16, cluster_std=4.0, random_state=0)
+    recomputed = []
+    full_assign = kmeans_module._assign
+
+    def counting(X_, centers, chunk, rows=None, second=False):
+        recomputed.append(len(X_) if rows is None else len(rows))
+        return full_assign(X_, centers, chunk, rows=rows, second=second)
+
+    monkeypatch.setattr(kmeans_module, "_assign", counting)
+    km = KMeans(20, n_init=1, random_state=0, tol=0.0, device="cpu").fit(X)
+    per_iteration = recomputed[1:-1]  # the first and the last call (after the loop) are full E-steps
+    assert km.n_iter_ >= 4 and len(per_iteration) == km.n_iter_ - 1
+    assert max(per_iteration[2:]) < 0.05 * len(X)  # plain Lloyd: every row in every iteration
+    assert sum(per_iteration) < 0.5 * len(X) * len(per_iteration)
