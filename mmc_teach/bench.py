@@ -84,6 +84,30 @@ SCHEDULES: dict[str, dict[str, dict[str, Any]]] = {
 DATASET_OVERRIDES: dict[str, dict[tuple[str, str], dict[str, Any]]] = {"cpu": {}}
 
 
+RAW_RESULTS_URL = "https://raw.githubusercontent.com/mmc-teach/mmc_teach/main/"
+
+
+def load_result(relative_path: str, root: str | os.PathLike | None = None) -> Any:
+    """A committed result file (``results/...`` or ``benchmarks/results/...``), parsed.
+
+    It is read from the repository: ``root``, else the working directory or its parent when that is
+    ``book/`` (where the chapters run). Without a clone (Colab) it is fetched from GitHub. A
+    ``.jsonl`` file gives a list of rows, a ``.json`` file its object.
+    """
+    base = Path(root) if root is not None else (Path.cwd().parent if Path.cwd().name == "book" else Path.cwd())
+    path = base / relative_path
+    if path.exists():
+        text = path.read_text()
+    else:
+        import urllib.request
+
+        with urllib.request.urlopen(RAW_RESULTS_URL + relative_path, timeout=30) as response:
+            text = response.read().decode()
+    if relative_path.endswith(".jsonl"):
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return json.loads(text)
+
+
 def schedule_params(schedule: str, method: str, dataset: str) -> dict[str, Any]:
     """The hyperparameters ``method`` gets on ``dataset`` under ``schedule`` (beyond its defaults)."""
     return {**SCHEDULES[schedule][method], **DATASET_OVERRIDES.get(schedule, {}).get((method, dataset), {})}

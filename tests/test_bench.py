@@ -110,3 +110,17 @@ def test_dataset_overrides_reach_the_estimator():
         assert all(params[k] == v for k, v in override.items())
         assert set(params) >= set(SCHEDULES["cpu"][method])
     assert schedule_params("cpu", "cmmc", "mnist_usps") == SCHEDULES["cpu"]["cmmc"]
+
+
+def test_load_result_reads_committed_files_from_the_root_or_book(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from mmc_teach.bench import load_result
+
+    root = Path(__file__).resolve().parents[1]
+    rows = load_result("results/kmeans.json", root=root)["rows"]
+    assert {row["key"] for row in rows} >= {"cub10", "blobs_1m"}
+    (tmp_path / "book").mkdir()
+    (tmp_path / "r.jsonl").write_text('{"a": 1}\n\n{"a": 2}\n')
+    monkeypatch.chdir(tmp_path / "book")
+    assert load_result("r.jsonl") == [{"a": 1}, {"a": 2}]
