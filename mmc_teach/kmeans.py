@@ -99,17 +99,18 @@ def kmeans_plusplus(
     first = torch.as_tensor(rng.randint(n, size=n_runs), device=X.device)
     centers[:, 0] = X[first]
     closest = _sq_distances(X[first], X, x_sq)  # (R, n): squared distance to the nearest centre so far
+    potential = closest.sum(1, dtype=acc_dtype)
     for c in range(1, n_clusters):
         # sample candidates with probability proportional to D(x)^2 ...
         u = torch.as_tensor(rng.uniform(size=(n_runs, n_trials)), dtype=acc_dtype, device=X.device)
         cumulative = torch.cumsum(closest.to(acc_dtype), dim=1)
-        potential = cumulative[:, -1]
         candidates = torch.searchsorted(cumulative, u * potential.unsqueeze(1)).clamp_(max=n - 1)  # (R, t)
         # ... and keep, per run, the candidate that lowers the potential most (the greedy step)
         dist = _sq_distances(X[candidates.reshape(-1)], X, x_sq).view(n_runs, n_trials, n)
         torch.minimum(dist, closest.unsqueeze(1), out=dist)
-        pots = dist.sum(2)  # (R, t); float32 suffices to rank the candidates
+        pots = dist.to(acc_dtype).sum(2)  # (R, t); converting first is faster than sum(dtype=), same sums
         best = pots.argmin(1)
+        potential = pots[runs, best]
         closest = dist[runs, best]
         centers[:, c] = X[candidates[runs, best]]
     return centers
@@ -317,7 +318,6 @@ def _lloyd(
             sums[r] += _cluster_sums(X[start : start + chunk], labels[r, start : start + chunk], k).to(acc_dtype)
     counts = torch.stack([torch.bincount(labels[r], minlength=k) for r in range(n_runs)]).to(acc_dtype)
     active = list(range(n_runs))
-    every_point = (torch.zeros(n, dtype=torch.long, device=X.device), torch.arange(n, device=X.device))
     for it in range(max_iter):
         old = final[active]
         if it > 0:  # E-step with the centres of the last M-step
@@ -336,7 +336,8 @@ def _lloyd(
             run_sums, run_counts = sums[j], counts[j]
             if (run_counts == 0).any():  # relocate on copies: sums/counts must stay those of the labels
                 run_sums, run_counts = run_sums.clone(), run_counts.clone()
-                own_sq = _own_sq_distances(X, old[j : j + 1], labels[j : j + 1], every_point, pair_chunk)
+                # expanded distances, as the plain E-step has them (the farthest points must not depend on the bounds)
+                own_sq = _assign(X, old[j : j + 1], chunk)[1][0] + X.pow(2).sum(1)
                 _relocate_empty(X, run_sums, run_counts, labels[j], own_sq)
             # a cluster emptied by relocation keeps its old centre instead of becoming 0/0
             means = (run_sums / run_counts.clamp(min=1).unsqueeze(1)).to(X.dtype)
