@@ -159,7 +159,9 @@ def _inertia(X: torch.Tensor, center: torch.Tensor, labels: torch.Tensor, chunk:
     return float(total)
 
 
-def _own_sq_distances(X: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, chunk: int) -> torch.Tensor:
+def _own_sq_distances(
+    X: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor, rows: tuple[torch.Tensor, torch.Tensor], chunk: int
+) -> torch.Tensor:
     """``||x_i - c_{l_i}||^2`` for the given (run, row) pairs, from differences (accurate, not expanded).
 
     ``centers`` is (R, k, d), ``labels`` (R, n) and ``rows`` a pair of index tensors (runs, points).
@@ -219,14 +221,15 @@ class _Bounds:
     """Hamerly's (2010) bounds for R runs: per point an upper bound on the distance to its own centre
     and a lower bound on the distance to every other centre.
 
-    Distances are float32 and expanded, Eq. (eq-kmeans-expand), so each carries a rounding error;
+    Distances are float32 and in the expanded form ``||x||^2 - 2 x.c + ||c||^2``, so each carries a rounding error;
     ``margin`` (per point, on squared distances) is larger than that error. A point is skipped only
     when its bounds are apart by the margin, i.e. when the full E-step could not have changed its
     label: the labels are those of plain Lloyd, with a fraction of the distance computations.
     """
 
-    def __init__(self, X: torch.Tensor, x_sq: torch.Tensor, centers: torch.Tensor, chunk: int, pair_chunk: int) -> None:
+    def __init__(self, X: torch.Tensor, centers: torch.Tensor, chunk: int, pair_chunk: int) -> None:
         d = X.shape[1]
+        x_sq = torch.linalg.vector_norm(X, dim=1).square_()  # for the bounds only; no (n, d) temporary
         # Centres are means of points after the first M-step, so no centre is longer than the longest point.
         largest = max(float(x_sq.max()), float(centers.pow(2).sum(2).max()))
         self.margin = 4.0 * max(d, 16) * float(torch.finfo(X.dtype).eps) * (x_sq + largest)
@@ -305,11 +308,10 @@ def _lloyd(
     """
     n_runs, k, d = centers.shape
     n = X.shape[0]
-    x_sq = torch.linalg.vector_norm(X, dim=1).square_()  # for the bounds only; no (n, d) temporary
     pair_chunk = max(1, chunk * n_runs * k // d)  # (point, centre) pairs per block: a distance block's memory
     final = centers.clone()
     n_iter = np.full(n_runs, max_iter)
-    state = _Bounds(X, x_sq, final, chunk, pair_chunk) if bounds else None
+    state = _Bounds(X, final, chunk, pair_chunk) if bounds else None
     labels = state.labels if state is not None else _assign(X, final, chunk)[0]
     # the state below (labels, sums, counts, bounds) holds one row per run still in the batch
     sums = torch.zeros(n_runs, k, d, dtype=acc_dtype, device=X.device)
