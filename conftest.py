@@ -24,6 +24,27 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # sums depend on how many threads share them, so the test session fixes the count for the kernels it
 # starts; a reader running a chapter keeps all their cores (the chapters leave threads to torch).
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# The same seed and thread count still give different float32 bits on different CPUs: MKL, torch's
+# vectorised kernels and NumPy each pick code for the processor they find (AVX-512 or AVX2, Intel or
+# AMD), and a training run amplifies a last-bit difference into a different second decimal of ACC.
+# The committed outputs were computed with every library pinned to one code path that all x86-64
+# CPUs with AVX2 run alike, and the test session pins the same paths:
+#   MKL_CBWR=COMPATIBLE     MKL's reproducibility branch that is the same on Intel and AMD (slower:
+#                           the test session's training takes about twice as long);
+#   ATEN_CPU_CAPABILITY     torch's own kernels at AVX2, also on AVX-512 machines;
+#   ONEDNN_MAX_CPU_ISA      likewise for oneDNN;
+#   OPENBLAS_CORETYPE       the OpenBLAS under NumPy and SciPy on its Haswell (AVX2) kernels;
+#   NPY_DISABLE_CPU_FEATURES  NumPy's ufuncs without their AVX-512 versions.
+# A reader running a chapter gets none of this and keeps the fast code; results then differ from the
+# page in the last decimals, as they would on another machine.
+for _name, _value in {
+    "MKL_CBWR": "COMPATIBLE",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "OPENBLAS_CORETYPE": "Haswell",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+}.items():
+    os.environ.setdefault(_name, _value)
 # Pretrained autoencoders are cached on disk (mmc_teach.nn.pretrained_autoencoder): a test session
 # starts with an empty cache of its own, so that every run measures the cold path and leaves the
 # user's cache alone; the chapters share it within the session.
