@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 # The committed outputs were computed with every library pinned to one code path that all x86-64
 # CPUs with AVX2 run alike, and the test session pins the same paths:
 #   MKL_CBWR=COMPATIBLE     MKL's reproducibility branch that is the same on Intel and AMD (slower:
-#                           the test session's training takes about twice as long);
+#                           the training chapters take two to four times as long under test);
 #   ATEN_CPU_CAPABILITY     torch's own kernels at AVX2, also on AVX-512 machines;
 #   ONEDNN_MAX_CPU_ISA      likewise for oneDNN;
 #   OPENBLAS_CORETYPE       the OpenBLAS under NumPy and SciPy on its Haswell (AVX2) kernels;
