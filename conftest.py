@@ -35,8 +35,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 #   ONEDNN_MAX_CPU_ISA      likewise for oneDNN;
 #   OPENBLAS_CORETYPE       the OpenBLAS under NumPy and SciPy on its Haswell (AVX2) kernels;
 #   NPY_DISABLE_CPU_FEATURES  NumPy's ufuncs without their AVX-512 versions.
-# A reader running a chapter gets none of this and keeps the fast code; results then differ from the
-# page in the last decimals, as they would on another machine.
+# A reader running a chapter gets none of this and keeps the fast code; a training chapter's results
+# then differ from the page by a point or two of ACC, as they would on another machine.
 for _name, _value in {
     "MKL_CBWR": "COMPATIBLE",
     "ATEN_CPU_CAPABILITY": "avx2",
