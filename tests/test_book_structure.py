@@ -229,10 +229,10 @@ def check_chapter(nb, name: str, placeholder_exists: bool = False) -> list[str]:
     if unexecuted:
         problems.append(f"{name}: code cell{'s' if len(unexecuted) > 1 else ''} "
                         f"{', '.join(map(str, unexecuted))} not executed (execution_count is null): execute the "
-                        "notebook with the canonical nbconvert command and commit the outputs")
+                        "notebook with `.ci/execute book/NAME.ipynb` (nbconvert with the test session's settings) and commit the outputs")
     if counts and None not in counts and counts != list(range(1, len(counts) + 1)):
         problems.append(f"{name}: notebook: execution counts are {counts}, not 1..{len(counts)}: run it top "
-                        "to bottom in a fresh kernel (nbconvert --execute --inplace) before committing")
+                        "to bottom in a fresh kernel (`.ci/execute book/NAME.ipynb`) before committing")
     return problems
 
 
