@@ -28,7 +28,7 @@ _LAZY = {
     "get_device": "utils",
     "set_seed": "utils",
 }
-_SUBMODULES = {"datasets", "metrics", "losses", "nn", "utils", "labs", "kmeans", "dec", "jecl", "dm2c", "cmmc", "bench", "plotting", "text", "training"}
+_SUBMODULES = {"datasets", "metrics", "losses", "nn", "utils", "labs", "kmeans", "dec", "jecl", "dm2c", "cmmc", "bench", "plotting", "text", "training", "pairing"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES) + ["__version__"]
 

@@ -44,6 +44,7 @@ from ._base import (
 from .kmeans import KMeans
 from .metrics import hungarian_match
 from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, pretrain_autoencoder
+from .pairing import missing_view_mask
 from .training import train_epochs
 
 __all__ = [
@@ -215,6 +216,13 @@ class CMMCNetwork(nn.Module):
 class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
     """Contrastive multi-modal clustering for two or more paired modalities.
 
+    Incomplete data: a sample that lacks modality m has an all-NaN row in ``views[m]`` (the book's
+    missing-view convention, :mod:`mmc_teach.pairing`). Each autoencoder then reconstructs only the
+    rows it has, the feature and label contrast of a pair of modalities use only the samples that
+    have both, the pseudo labels of modality m come from its own samples, and a sample's cluster is
+    the argmax of the mean of q^m over the modalities it has. With every row present this is
+    exactly the paired model.
+
     Parameters
     ----------
     n_clusters : int
@@ -338,7 +346,7 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
 
         Fitted attributes are set only once the fit succeeded.
         """
-        views = check_views(views, "views", min_views=2)
+        views, present = _missing_rows(views)
         n = len(views[0])
         self._validate_params(n)
         rng = check_random_state(self.random_state)
@@ -350,10 +358,12 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
         history: list[dict] = []
         with seeded(torch_seed_from(rng), device) as gen:
             xs = [as_tensor(X, device) for X in views]
+            masks = None if present is None else [torch.as_tensor(p, device=device) for p in present.T]
             net = CMMCNetwork(dims, self.n_clusters, [int(h) for h in self.hidden_dims], self.high_dim).to(device)
 
             # Phase 1, Eq. (cmmc-rec): each autoencoder learns its own modality (plain MSE, as MFLVC).
             for m, (ae, x) in enumerate(zip(net.autoencoders, xs)):
+                x = x if masks is None else x[masks[m]]  # the rows this modality has
                 for rec in pretrain_autoencoder(ae, x, epochs=epochs["pretrain"], batch_size=self.batch_size,
                                                 lr=self.lr, noise=0.0, generator=gen, verbose=self.verbose,
                                                 desc=f"pretrain view {m}"):
@@ -363,7 +373,8 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
             optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
 
             def contrastive_step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
-                terms = self._contrastive_terms(net, [x[idx.to(device)] for x in xs])
+                idx = idx.to(device)
+                terms = self._contrastive_terms(net, [x[idx] for x in xs], None if masks is None else [m[idx] for m in masks])
                 terms["loss"] = sum(terms.values())
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
@@ -377,11 +388,11 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
                 history.append({"phase": "contrastive", **rec})
 
             net.eval()
-            before = self._predict_tensors(net, xs)
+            before = self._predict_tensors(net, xs, masks)
             # Phase 3, Eqs. (cmmc-match, cmmc-ce): fine-tune on matched k-means pseudo labels.
             if self.finetune:
-                pseudo = self._pseudo_labels(net, xs, rng, device)
-                for rec in self._finetune(net, xs, pseudo, self._phase_optimizer(net, optimizer), epochs["finetune"]):
+                pseudo = self._pseudo_labels(net, xs, rng, device, masks)
+                for rec in self._finetune(net, xs, pseudo, self._phase_optimizer(net, optimizer), epochs["finetune"], masks):
                     history.append({"phase": "finetune", **rec})
             net.eval()
         self.device_ = device
@@ -390,28 +401,38 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
         self.history_ = history
         self.epochs_ = epochs
         self.labels_before_finetune_ = before
-        self.labels_ = self._predict_tensors(net, xs) if self.finetune else before
+        self.labels_ = self._predict_tensors(net, xs, masks) if self.finetune else before
         return self
 
     @staticmethod
     @torch.no_grad()
-    def _predict_tensors(net: CMMCNetwork, xs: list[torch.Tensor]) -> np.ndarray:
+    def _predict_tensors(net: CMMCNetwork, xs: list[torch.Tensor], masks: list[torch.Tensor] | None = None) -> np.ndarray:
         """argmax of the mean over modalities of q^m, for the training tensors (network in eval mode)."""
         logits = apply_in_chunks(lambda *x: net(list(x), decode=False)[2], *xs)
-        return torch.stack([torch.softmax(lm, dim=1) for lm in logits]).mean(dim=0).argmax(dim=1).cpu().numpy()
+        return _mean_over_present([torch.softmax(lm, dim=1) for lm in logits], masks).argmax(dim=1).cpu().numpy()
 
-    def _contrastive_terms(self, net: CMMCNetwork, xs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The named terms of Eq. (cmmc-total) on one mini-batch."""
+    def _contrastive_terms(self, net: CMMCNetwork, xs: list[torch.Tensor],
+                           masks: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The named terms of Eq. (cmmc-total) on one mini-batch (``masks``: the rows each modality has)."""
         _, hs, logits, x_hats = net(xs)
         qs = [torch.softmax(lm, dim=1) for lm in logits]
         zero = xs[0].new_zeros(())
-        terms = {"reconstruction": sum(F.mse_loss(xh, x) for xh, x in zip(x_hats, xs)),
-                 "feature_contrastive": zero, "label_contrastive": zero}
+        if masks is None:
+            reconstruction = sum(F.mse_loss(xh, x) for xh, x in zip(x_hats, xs))
+        else:  # each autoencoder on the rows it has
+            reconstruction = sum(F.mse_loss(xh[m], x[m]) for xh, x, m in zip(x_hats, xs, masks) if m.any())
+        terms = {"reconstruction": reconstruction, "feature_contrastive": zero, "label_contrastive": zero}
         for a, b in combinations(range(len(xs)), 2):  # every pair of modalities
+            h_a, h_b, q_a, q_b = hs[a], hs[b], qs[a], qs[b]
+            if masks is not None:  # only the samples that have both modalities form positive pairs
+                both = masks[a] & masks[b]
+                if int(both.sum()) < 2:
+                    continue
+                h_a, h_b, q_a, q_b = h_a[both], h_b[both], q_a[both], q_b[both]
             if self.feature_contrast:
-                terms["feature_contrastive"] = terms["feature_contrastive"] + nt_xent(hs[a], hs[b], self.tau_feature)
+                terms["feature_contrastive"] = terms["feature_contrastive"] + nt_xent(h_a, h_b, self.tau_feature)
             if self.label_contrast:
-                terms["label_contrastive"] = terms["label_contrastive"] + label_contrastive_loss(qs[a], qs[b], self.tau_label)
+                terms["label_contrastive"] = terms["label_contrastive"] + label_contrastive_loss(q_a, q_b, self.tau_label)
         return terms
 
     # Hooks that benchmarks/cmmc.py overrides to measure MFLVC's implementation choices.
@@ -428,29 +449,47 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
         return F.cross_entropy(logits, targets, reduction="sum")
 
     def _pseudo_labels(self, net: CMMCNetwork, xs: list[torch.Tensor], rng: np.random.RandomState,
-                       device: torch.device) -> list[np.ndarray]:
-        """k-means on each modality's min-max scaled high-level features."""
+                       device: torch.device, masks: list[torch.Tensor] | None = None) -> list[np.ndarray]:
+        """k-means on each modality's min-max scaled high-level features (of the rows it has)."""
         net.eval()
         hs = apply_in_chunks(lambda *x: net(list(x), decode=False)[1], *xs)
+        if masks is not None:
+            hs = [h[m] for h, m in zip(hs, masks)]
         return [np.asarray(KMeans(self.n_clusters, n_init=self.n_init, random_state=rng.randint(2**31 - 1),
                                   device=device).fit(min_max_scale(h)).labels_, dtype=np.int64) for h in hs]
 
     def _finetune(self, net: CMMCNetwork, xs: list[torch.Tensor], pseudo: list[np.ndarray],
-                  optimizer: torch.optim.Optimizer, epochs: int) -> list[dict[str, float]]:
-        """Eq. (cmmc-ce): one full-batch step per epoch, as MFLVC, its gradient summed chunk by chunk."""
+                  optimizer: torch.optim.Optimizer, epochs: int,
+                  masks: list[torch.Tensor] | None = None) -> list[dict[str, float]]:
+        """Eq. (cmmc-ce): one full-batch step per epoch, as MFLVC, its gradient summed chunk by chunk.
+
+        With ``masks``, modality m's pseudo labels cover the rows it has, and only those rows count.
+        """
         n = len(xs[0])
 
         def step(_: None) -> dict[str, torch.Tensor]:
             net.train()
             logits = apply_in_chunks(lambda *x: net(list(x), decode=False)[2], *xs)
-            targets = [torch.as_tensor(matched_pseudo_labels(p, lm.argmax(dim=1).cpu().numpy(), self.n_clusters),
-                                       device=lm.device) for p, lm in zip(pseudo, logits)]
+            if masks is None:
+                targets = [torch.as_tensor(matched_pseudo_labels(p, lm.argmax(dim=1).cpu().numpy(), self.n_clusters),
+                                           device=lm.device) for p, lm in zip(pseudo, logits)]
+            else:  # a full-length target per modality, -1 (ignored) where the modality is missing
+                targets = []
+                for p, lm, m in zip(pseudo, logits, masks):
+                    t = torch.full((n,), -1, dtype=torch.int64, device=lm.device)
+                    t[m] = torch.as_tensor(matched_pseudo_labels(p, lm[m].argmax(dim=1).cpu().numpy(), self.n_clusters),
+                                           device=lm.device)
+                    targets.append(t)
             optimizer.zero_grad(set_to_none=True)
             total = xs[0].new_zeros(())
             for start in range(0, n, self.batch_size):
                 rows = slice(start, start + self.batch_size)
                 _, _, chunk_logits, _ = net([x[rows] for x in xs], decode=False)
-                loss = sum(self._finetune_loss(lm, t[rows]) for lm, t in zip(chunk_logits, targets)) / n
+                if masks is None:
+                    loss = sum(self._finetune_loss(lm, t[rows]) for lm, t in zip(chunk_logits, targets)) / n
+                else:  # the rows of this chunk that each modality has
+                    kept = [t[rows] >= 0 for t in targets]
+                    loss = sum(self._finetune_loss(lm[k], t[rows][k]) for lm, t, k in zip(chunk_logits, targets, kept)) / n
                 loss.backward()
                 total = total + loss.detach()
             optimizer.step()
@@ -460,41 +499,73 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
                             verbose=self.verbose, desc="fine-tune")
 
     # ------------------------------------------------------------------ inference
-    def _forward(self, views: Sequence, outputs: Sequence[int]) -> list[list[torch.Tensor]]:
+    def _forward(self, views: Sequence, outputs: Sequence[int]) -> tuple[list[list[torch.Tensor]], list[torch.Tensor] | None]:
         """The requested outputs of :meth:`CMMCNetwork.forward` (0: z, 1: h, 2: logits), chunk by chunk.
 
         Only what is asked for is kept, so that predicting needs memory for the logits, not for z.
         """
         check_is_fitted(self, "network_")
-        views = check_views(views, "views", min_views=2)
+        views, present = _missing_rows(views)
         if len(views) != len(self.n_features_in_views_):
             raise ValueError(f"views has {len(views)} views, but the model was fitted on {len(self.n_features_in_views_)}.")
         for m, (X, d) in enumerate(zip(views, self.n_features_in_views_)):
             check_feature_width(X, d, f"views[{m}]", type(self).__name__)
         self.network_.eval()
         forward = lambda *x: [self.network_(list(x), decode=False)[i] for i in outputs]  # noqa: E731
-        return apply_in_chunks(forward, *(as_tensor(X, self.device_) for X in views))
+        result = apply_in_chunks(forward, *(as_tensor(X, self.device_) for X in views))
+        masks = None if present is None else [torch.as_tensor(p, device=self.device_) for p in present.T]
+        return result, masks
 
     def predict_proba(self, views: Sequence) -> np.ndarray:
-        """Mean over modalities of the soft assignments q^m, shape (n_samples, K)."""
-        (logits,) = self._forward(views, [2])
-        return torch.stack([torch.softmax(lm, dim=1) for lm in logits]).mean(dim=0).cpu().numpy()
+        """Mean over the modalities a sample has of the soft assignments q^m, shape (n_samples, K)."""
+        (logits,), masks = self._forward(views, [2])
+        return _mean_over_present([torch.softmax(lm, dim=1) for lm in logits], masks).cpu().numpy()
 
     def predict(self, views: Sequence) -> np.ndarray:
         """Cluster index of each sample: argmax of :meth:`predict_proba`."""
         return self.predict_proba(views).argmax(axis=1)
 
     def transform(self, views: Sequence) -> np.ndarray:
-        """High-level features: the mean over modalities of h^m, shape (n_samples, high_dim)."""
-        (hs,) = self._forward(views, [1])
-        return torch.stack(hs).mean(dim=0).cpu().numpy()
+        """High-level features: the mean over the modalities a sample has of h^m, shape (n_samples, high_dim)."""
+        (hs,), masks = self._forward(views, [1])
+        return _mean_over_present(hs, masks).cpu().numpy()
 
     def transform_views(self, views: Sequence, level: str = "high") -> list[np.ndarray]:
-        """Per-modality features: ``level="low"`` gives z^m (width ``hidden_dims[-1]``), ``"high"`` gives h^m."""
+        """Per-modality features: ``level="low"`` gives z^m (width ``hidden_dims[-1]``), ``"high"`` gives h^m.
+
+        A sample that lacks modality m gets an all-NaN row in that modality's features.
+        """
         if level not in ("low", "high"):
             raise ValueError(f"level={level!r} must be 'low' or 'high'.")
-        (features,) = self._forward(views, [0 if level == "low" else 1])
-        return [t.cpu().numpy() for t in features]
+        (features,), masks = self._forward(views, [0 if level == "low" else 1])
+        out = [t.cpu().numpy() for t in features]
+        if masks is not None:
+            for f, m in zip(out, masks):
+                f[~m.cpu().numpy()] = np.nan
+        return out
 
     def fit_predict(self, views: Sequence, y: None = None) -> np.ndarray:
         return self.fit(views).labels_
+
+
+def _missing_rows(views: Sequence) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Checked views with missing rows (all NaN, :mod:`mmc_teach.pairing`) set to 0, and the
+    ``(n, V)`` mask of the rows present, or None when every sample has every modality.
+
+    Incomplete data needs dense views: integer ones count as complete, sparse ones are rejected.
+    """
+    if isinstance(views, Sequence) and not isinstance(views, (str, bytes)) and any(
+            isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim == 2 and np.isnan(X).any() for X in views):
+        views = [X.astype(np.float32) if isinstance(X, np.ndarray) and X.dtype.kind in "biu" else X for X in views]
+        present = missing_view_mask(views, [f"views[{m}]" for m in range(len(views))])
+        views = [np.where(p[:, None], X, 0).astype(X.dtype) for X, p in zip(views, present.T)]
+        return check_views(views, "views", min_views=2), present
+    return check_views(views, "views", min_views=2), None
+
+
+def _mean_over_present(per_modality: list[torch.Tensor], masks: list[torch.Tensor] | None) -> torch.Tensor:
+    """Mean over modalities, sample by sample over the modalities it has (all of them without masks)."""
+    if masks is None:
+        return torch.stack(per_modality).mean(dim=0)
+    weights = torch.stack([m.to(per_modality[0].dtype) for m in masks])[:, :, None]
+    return (torch.stack(per_modality) * weights).sum(dim=0) / weights.sum(dim=0)

@@ -10,6 +10,11 @@ the critic is kept 1-Lipschitz by weight clipping, Eq. dm2c-clip, or by a gradie
 Eq. dm2c-gp, :cite:`gulrajani2017wgangp`). The full objective is Eq. (dm2c-objective). Finally
 every sample is written in one modality's latent space (Eq. dm2c-unify) and k-means clusters
 the unified codes. Equation labels refer to ``book/07_dm2c.ipynb``.
+
+Where some samples have both modalities (``fit(X, paired=True)``: one row per sample in both views, a
+missing view an all-NaN row, :mod:`mmc_teach.pairing`), those pairs also supervise the translation,
+Eq. (pair-translation) of ``book/09_pairing.ipynb``: a paired sample's ``G_AB(z_a)`` should land on its
+own ``z_b`` and ``G_BA(z_b)`` on its ``z_a``. Without any pair this is DM2C as above, exactly.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import (
+    check_array,
     check_feature_width,
     check_n_clusters,
     check_positive,
@@ -38,6 +44,7 @@ from ._base import (
     torch_seed_from,
 )
 from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, encode_in_batches, mlp, pretrain_autoencoder
+from .pairing import missing_view_mask
 from .training import train_epochs
 
 __all__ = [
@@ -45,6 +52,8 @@ __all__ = [
     "MixedModalSplit",
     "mixed_modal_split",
     "cycle_loss",
+    "pair_translation_loss",
+    "cycle_reconstruction_loss",
     "critic_loss",
     "generator_loss",
     "gradient_penalty",
@@ -68,6 +77,26 @@ def cycle_loss(z: torch.Tensor, forward: Module, backward: Module) -> torch.Tens
     ``z`` has shape (n, d); the result is a scalar, 0 exactly when ``backward`` inverts ``forward`` on z.
     """
     return nn.functional.l1_loss(backward(forward(z)), z)
+
+
+def pair_translation_loss(za: torch.Tensor, zb: torch.Tensor, forward: Module, backward: Module) -> torch.Tensor:
+    """Eq. (pair-translation): mean ``|forward(za) - zb| + |backward(zb) - za|`` over paired codes.
+
+    Row i of ``za`` and ``zb`` is the same sample seen in both modalities (``forward=G_AB,
+    backward=G_BA``). Averaged like :func:`cycle_loss`, so the two weights compare.
+    """
+    return nn.functional.l1_loss(forward(za), zb) + nn.functional.l1_loss(backward(zb), za)
+
+
+def cycle_reconstruction_loss(x: torch.Tensor, z: torch.Tensor, decode: Module, forward: Module,
+                              backward: Module) -> torch.Tensor:
+    """The official code's cycle reconstruction, Eq. (dm2c-cyc-rec): MSE of ``x`` and ``decode(backward(forward(z)))``.
+
+    Where Eq. (dm2c-cyc) asks the round trip to return to the same code, this asks it to return to
+    a code that *decodes* to the same input: errors in directions the decoder ignores cost nothing.
+    ``z`` is the code of ``x`` in its own space (for A: ``forward=G_AB, backward=G_BA, decode=Dec_A``).
+    """
+    return nn.functional.mse_loss(decode(backward(forward(z))), x)
 
 
 def critic_loss(critic: Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,6 +198,12 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
     lambda_cyc, lambda_rec, lambda_adv : float
         Weights of the cycle (lambda_1 in the paper), reconstruction (lambda_2) and adversarial
         terms of Eq. (dm2c-objective). The official code weighs the adversarial term by 0.5.
+    lambda_pair : float
+        Weight of Eq. (pair-translation), used only with ``fit(X, paired=True)`` and only when some
+        samples have both modalities.
+    lambda_cyc_rec : float
+        Weight of the official code's extra *cycle reconstruction* term, Eq. (dm2c-cyc-rec): the
+        round trip decoded and compared with the input. 0 (the paper's objective) leaves it out.
     critic : {"wgan-clip", "wgan-gp"}
         Keep the critics Lipschitz by weight clipping (the official code; RMSprop) or by a gradient
         penalty on interpolates (WGAN-GP; Adam with betas (0.5, 0.9)).
@@ -176,8 +211,11 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
         c of Eq. (dm2c-clip).
     gp_weight : float
         Weight of the gradient penalty, Eq. (dm2c-gp) (10 in WGAN-GP).
-    n_critic : int
-        Critic updates per generator/autoencoder update.
+    n_critic, n_generator : int
+        The schedule: the autoencoders and generators are updated on every ``n_critic``-th batch,
+        the critics on every ``n_generator``-th. ``n_critic=5, n_generator=1`` is WGAN's (five
+        critic updates per generator update); the official DM2C code does the reverse
+        (``n_critic=1, n_generator=5``).
     unify : {"a", "b"}
         The latent space every sample is written in before k-means, Eq. (dm2c-unify).
     pretrain_epochs, epochs : int
@@ -189,7 +227,8 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
     generator_hidden, critic_hidden : int
         Hidden widths of the generators and critics.
     cycle, adversarial : bool
-        Ablation switches: drop the cycle term or the critics (and adversarial term) entirely.
+        Ablation switches: drop the cycle terms (Eqs. dm2c-cyc and dm2c-cyc-rec) or the critics (and
+        the adversarial term) entirely.
     n_init : int
         k-means restarts on the unified codes (the official code uses 20).
     device : str, torch.device or None
@@ -201,11 +240,15 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_a + n_b,)
+    labels_ : ndarray of shape (n_a + n_b,), or (n_samples,) with ``paired=True``
         Cluster of every training sample: the rows of ``X[0]`` first, then those of ``X[1]``
         (the multi-view convention of the API page; ``np.split(labels_, [n_a])`` separates them).
+        With ``paired=True``, one label per sample (row).
     n_samples_views_ : list of int
-        Number of training samples of each modality, ``[n_a, n_b]``.
+        Number of training samples of each modality, ``[n_a, n_b]`` (with ``paired=True``: the
+        samples that have it).
+    n_pairs_ : int
+        Samples seen in both modalities (0 unless ``paired=True``).
     n_features_in_views_ : list of int
         Feature count of each modality.
     cluster_centers_ : ndarray of shape (n_clusters, hidden_dims[-1])
@@ -214,7 +257,8 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
         Keys "a"/"b" for the autoencoders, "ab"/"ba" for G_AB/G_BA, "a"/"b" for D_A/D_B.
     history_ : list of dict
         One dict per joint epoch: reconstruction, cycle, critic, generator, wasserstein (the
-        critics' W1 estimate summed over both spaces), gradient_penalty (WGAN-GP only).
+        critics' W1 estimate summed over both spaces), gradient_penalty (WGAN-GP only),
+        cycle_reconstruction (when ``lambda_cyc_rec > 0``).
     pretrain_history_ : list of two lists
         ``pretrain_autoencoder`` histories of the two autoencoders.
 
@@ -232,10 +276,13 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
         lambda_cyc: float = 1.0,
         lambda_rec: float = 1.0,
         lambda_adv: float = 0.5,
+        lambda_cyc_rec: float = 0.0,
+        lambda_pair: float = 1.0,
         critic: str = "wgan-clip",
         clip_value: float = 0.05,
         gp_weight: float = 10.0,
         n_critic: int = 5,
+        n_generator: int = 1,
         unify: str = "a",
         pretrain_epochs: int = 100,
         epochs: int = 100,
@@ -256,10 +303,13 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
         self.lambda_cyc = lambda_cyc
         self.lambda_rec = lambda_rec
         self.lambda_adv = lambda_adv
+        self.lambda_cyc_rec = lambda_cyc_rec
+        self.lambda_pair = lambda_pair
         self.critic = critic
         self.clip_value = clip_value
         self.gp_weight = gp_weight
         self.n_critic = n_critic
+        self.n_generator = n_generator
         self.unify = unify
         self.pretrain_epochs = pretrain_epochs
         self.epochs = epochs
@@ -287,31 +337,49 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
             raise ValueError(f"hidden_dims={self.hidden_dims!r} must be a non-empty sequence of positive integers.")
         for h in self.hidden_dims:
             check_positive("hidden_dims entry", h, integer=True)
-        for name in ("n_critic", "batch_size", "generator_hidden", "critic_hidden", "n_init"):
+        for name in ("n_critic", "n_generator", "batch_size", "generator_hidden", "critic_hidden", "n_init"):
             check_positive(name, getattr(self, name), integer=True)
         for name in ("pretrain_epochs", "epochs"):
             check_positive(name, getattr(self, name), integer=True, allow_zero=True)
-        for name in ("lambda_cyc", "lambda_rec", "lambda_adv", "gp_weight"):
+        for name in ("lambda_cyc", "lambda_rec", "lambda_adv", "lambda_cyc_rec", "lambda_pair", "gp_weight"):
             check_positive(name, getattr(self, name), allow_zero=True)
         for name in ("clip_value", "lr", "critic_lr"):
             check_positive(name, getattr(self, name))
 
-    def _check_X(self, X: Any) -> list[np.ndarray]:
-        views = check_views(X, "X", min_views=2, max_views=2, paired=False)
+    def _check_X(self, X: Any, paired: bool = False, fitting: bool = True) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """The views (the rows present only), and with ``paired=True`` the ``(n, 2)`` mask of the
+        rows present (else None)."""
+        if not isinstance(paired, (bool, np.bool_)):
+            raise TypeError(f"paired={paired!r} must be True or False.")
+        present = None
+        if paired:
+            views = [check_array(V, f"X[{i}]", allow_nan_rows=True) for i, V in enumerate(_two_views(X))]
+            present = missing_view_mask(views, ["X[0]", "X[1]"])  # also: one row per sample in both
+            views = [V[p] for V, p in zip(views, present.T)]
+        elif _has_nan(X):
+            raise ValueError("X has NaN; all-NaN rows mark a missing view of a sample, so pass paired=True if row i "
+                             "of X[0] and of X[1] is the same sample (the convention of mmc_teach.pairing).")
+        else:
+            views = check_views(X, "X", min_views=2, max_views=2, paired=False)
         for i, V in enumerate(views):
-            if len(V) < 2:
+            if fitting and len(V) < 2:
                 raise ValueError(f"X[{i}] has {len(V)} sample(s); each modality needs at least 2.")
-        return views
+            if not fitting:
+                check_feature_width(V, self.n_features_in_views_[i], f"X[{i}]", "DM2C")
+        return views, present
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Sequence[Any], y: Any = None) -> DM2C:
+    def fit(self, X: Sequence[Any], y: Any = None, *, paired: bool = False) -> DM2C:
         """Fit on ``X = [X_a, X_b]``: two arrays of DIFFERENT samples (rows), one per modality.
 
+        With ``paired=True``, row i of both arrays is the same sample, and a sample that lacks a
+        modality has an all-NaN row there (:mod:`mmc_teach.pairing`); the samples with both rows
+        also train the translation (Eq. pair-translation), and ``labels_`` has one entry per row.
         Fitted attributes are set only once the fit succeeded.
         """
         self._check_params()
-        views = self._check_X(X)
-        check_n_clusters(self.n_clusters, sum(len(V) for V in views))
+        views, present = self._check_X(X, paired)
+        check_n_clusters(self.n_clusters, len(present) if paired else sum(len(V) for V in views))
         rng = check_random_state(self.random_state)
         device = get_device(self.device)
         latent_dim = int(self.hidden_dims[-1])
@@ -329,15 +397,29 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
                                      noise=0.0, generator=gen, verbose=self.verbose, desc=f"pretrain {m}")
                 for m, V in zip("ab", (Xa, Xb))
             ]
-            history = self._train_jointly(aes, gens, crits, Xa, Xb, gen)
+            pairs = None
+            if present is not None and present.all(axis=1).any():
+                # Positions of the paired samples among the rows of Xa and of Xb.
+                both = present.all(axis=1)
+                pairs = tuple(torch.as_tensor(np.flatnonzero(both[p]), device=device) for p in present.T)
+            history = self._train_jointly(aes, gens, crits, Xa, Xb, gen, pairs)
             codes = torch.cat(_unified_codes(aes, gens, self.unify, Xa, Xb))
+            km_codes = codes
+            if present is not None:
+                codes = _per_sample(codes, present, self.unify)
+                # k-means sees the samples with the unified modality first, as without pairs (where
+                # that order is the rows of Xa, then of Xb): with no pair the run is DM2C's exactly.
+                own = present[:, 0 if self.unify == "a" else 1]
+                km_codes = codes[torch.as_tensor(np.concatenate([np.flatnonzero(own), np.flatnonzero(~own)]),
+                                                 device=codes.device)]
         from .kmeans import KMeans
 
-        km = KMeans(self.n_clusters, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=device).fit(codes)
+        km = KMeans(self.n_clusters, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=device).fit(km_codes)
 
         self.device_ = device
         self.n_features_in_views_ = [V.shape[1] for V in views]
         self.n_samples_views_ = [len(V) for V in views]
+        self.n_pairs_ = 0 if pairs is None else len(pairs[0])
         self.autoencoders_, self.generators_, self.critics_ = aes, gens, crits
         self.pretrain_history_, self.history_ = pretrain_history, history
         self.cluster_centers_ = np.asarray(km.cluster_centers_, dtype=np.float32)
@@ -345,8 +427,14 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
         return self
 
     def _train_jointly(self, aes: nn.ModuleDict, gens: nn.ModuleDict, crits: nn.ModuleDict,
-                       Xa: torch.Tensor, Xb: torch.Tensor, gen: torch.Generator) -> list[dict[str, float]]:
-        """Alternate n_critic critic updates with one autoencoder+generator update, Eq. (dm2c-objective)."""
+                       Xa: torch.Tensor, Xb: torch.Tensor, gen: torch.Generator,
+                       pairs: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[dict[str, float]]:
+        """Alternate critic updates with autoencoder+generator updates, Eq. (dm2c-objective).
+
+        The schedule counts the batches of each epoch from 0: its first batch updates both sides.
+        ``pairs`` (rows of Xa and of Xb that are the same samples) adds Eq. (pair-translation) to
+        every generator update, on a batch of pairs drawn from a stream of its own.
+        """
         g_opt = torch.optim.Adam([*aes.parameters(), *gens.parameters()], lr=self.lr, betas=(0.5, 0.999))
         if self.critic == "wgan-clip":
             d_opt: torch.optim.Optimizer = torch.optim.RMSprop(crits.parameters(), lr=self.critic_lr)
@@ -354,18 +442,28 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
             d_opt = torch.optim.Adam(crits.parameters(), lr=self.critic_lr, betas=(0.5, 0.9))
         batch = min(self.batch_size, len(Xa), len(Xb))
         stream_a, stream_b = _batches(len(Xa), batch, gen), _batches(len(Xb), batch, gen)
+        # A lazy stream: without pairs it draws nothing, and the run is today's DM2C bit for bit.
+        stream_pairs = _batches(len(pairs[0]), min(batch, len(pairs[0])), gen) if pairs is not None else None
         steps = math.ceil(max(len(Xa), len(Xb)) / batch)
 
         def epoch_batches() -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
             for i in range(steps):
                 yield i, Xa[next(stream_a).to(Xa.device)], Xb[next(stream_b).to(Xb.device)]
 
+        def paired_batch() -> tuple[torch.Tensor, torch.Tensor] | None:
+            if stream_pairs is None or self.lambda_pair == 0:
+                return None
+            rows = next(stream_pairs).to(Xa.device)
+            return Xa[pairs[0][rows]], Xb[pairs[1][rows]]
+
         def step(batch: tuple[int, torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
             i, xa, xb = batch
-            critic_terms = self._critic_step(aes, gens, crits, xa, xb, d_opt, gen) if self.adversarial else {}
+            critic_terms = {}
+            if self.adversarial and i % self.n_generator == 0:
+                critic_terms = self._critic_step(aes, gens, crits, xa, xb, d_opt, gen)
             terms = {}
             if i % self.n_critic == 0 or not self.adversarial:
-                terms = self._generator_step(aes, gens, crits, xa, xb, g_opt)
+                terms = self._generator_step(aes, gens, crits, xa, xb, g_opt, paired_batch())
             # The reconstruction first: a NaN there is the root cause, and the loop names the first term.
             return {**terms, **critic_terms}
 
@@ -394,8 +492,9 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
             clip_weights(crits, self.clip_value)
         return {"critic": loss, "wasserstein": w_a + w_b, **terms}
 
-    def _generator_step(self, aes, gens, crits, xa, xb, g_opt) -> dict[str, torch.Tensor]:
-        """One update of both autoencoders (by L_rec) and both generators (by L_cyc and L_adv)."""
+    def _generator_step(self, aes, gens, crits, xa, xb, g_opt, pair=None) -> dict[str, torch.Tensor]:
+        """One update of both autoencoders (by L_rec) and both generators (by L_cyc, L_adv and,
+        given a batch of pairs, L_pair)."""
         (za, xa_hat), (zb, xb_hat) = aes["a"](xa), aes["b"](xb)
         g_ab, g_ba = gens["ab"], gens["ba"]
         rec = nn.functional.mse_loss(xa_hat, xa) + nn.functional.mse_loss(xb_hat, xb)
@@ -407,10 +506,24 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
         cyc = cycle_loss(za, g_ab, g_ba) + cycle_loss(zb, g_ba, g_ab) if self.cycle else rec.new_zeros(())
         loss = loss + self.lambda_cyc * cyc
         terms = {"reconstruction": rec, "cycle": cyc}
+        if self.cycle and self.lambda_cyc_rec > 0:
+            # Through the detached codes this reaches the generators and the decoders, not the encoders.
+            cyc_rec = (cycle_reconstruction_loss(xa, za, aes["a"].decode, g_ab, g_ba)
+                       + cycle_reconstruction_loss(xb, zb, aes["b"].decode, g_ba, g_ab))
+            loss = loss + self.lambda_cyc_rec * cyc_rec
+            terms["cycle_reconstruction"] = cyc_rec
         if self.adversarial:
             adv = generator_loss(crits["a"], g_ba(zb)) + generator_loss(crits["b"], g_ab(za))
             loss = loss + self.lambda_adv * adv
             terms["generator"] = adv
+        if pair is not None:
+            # Detached like the cycle terms: the pairs teach the translation, not the encoders (whose
+            # batch-norm statistics do see the paired batch, as they see every training batch).
+            with torch.no_grad():
+                pa, pb = aes["a"].encode(pair[0]), aes["b"].encode(pair[1])
+            l_pair = pair_translation_loss(pa, pb, g_ab, g_ba)
+            loss = loss + self.lambda_pair * l_pair
+            terms["pair_translation"] = l_pair
         g_opt.zero_grad(set_to_none=True)
         loss.backward()
         g_opt.step()
@@ -422,22 +535,23 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
         centers = torch.as_tensor(self.cluster_centers_, device=codes.device)
         return apply_in_chunks(lambda c: torch.cdist(c, centers).argmin(dim=1), codes).cpu().numpy()
 
-    def transform(self, X: Sequence[Any]) -> np.ndarray:
-        """Unified codes of new samples, all in modality ``unify``'s space: rows of ``X[0]``, then ``X[1]``."""
+    def transform(self, X: Sequence[Any], *, paired: bool = False) -> np.ndarray:
+        """Unified codes of new samples, all in modality ``unify``'s space: rows of ``X[0]``, then
+        ``X[1]``; with ``paired=True`` (as in :meth:`fit`), one code per sample."""
         check_is_fitted(self, "cluster_centers_")
-        views = check_views(X, "X", min_views=2, max_views=2, paired=False)
-        for i, V in enumerate(views):
-            check_feature_width(V, self.n_features_in_views_[i], f"X[{i}]", "DM2C")
+        views, present = self._check_X(X, paired, fitting=False)
         Xa, Xb = (as_tensor(V, self.device_) for V in views)
-        return torch.cat(_unified_codes(self.autoencoders_, self.generators_, self.unify, Xa, Xb)).cpu().numpy()
+        codes = torch.cat(_unified_codes(self.autoencoders_, self.generators_, self.unify, Xa, Xb))
+        return (codes if present is None else _per_sample(codes, present, self.unify)).cpu().numpy()
 
-    def predict(self, X: Sequence[Any]) -> np.ndarray:
-        """Cluster labels of new samples (nearest k-means centre of the unified codes): ``X[0]``'s rows, then ``X[1]``'s."""
-        return self._assign(torch.as_tensor(self.transform(X)))
+    def predict(self, X: Sequence[Any], *, paired: bool = False) -> np.ndarray:
+        """Cluster labels of new samples (nearest k-means centre of the unified codes), ordered as
+        :meth:`transform` orders them."""
+        return self._assign(torch.as_tensor(self.transform(X, paired=paired)))
 
-    def fit_predict(self, X: Sequence[Any], y: Any = None) -> np.ndarray:
-        """Fit and return ``labels_`` (the rows of ``X[0]``, then those of ``X[1]``)."""
-        return self.fit(X).labels_
+    def fit_predict(self, X: Sequence[Any], y: Any = None, *, paired: bool = False) -> np.ndarray:
+        """Fit and return ``labels_`` (the rows of ``X[0]``, then those of ``X[1]``; per row with ``paired``)."""
+        return self.fit(X, paired=paired).labels_
 
 
 @torch.no_grad()
@@ -448,6 +562,28 @@ def _unified_codes(aes: nn.ModuleDict, gens: nn.ModuleDict, unify: str, Xa: torc
     if unify == "a":
         return [za, apply_in_chunks(gens["ba"], zb)]
     return [apply_in_chunks(gens["ab"], za), zb]
+
+
+def _two_views(X: Any) -> list[Any]:
+    if isinstance(X, (np.ndarray, torch.Tensor, str, bytes)) or not isinstance(X, Sequence) or len(X) != 2:
+        return check_views(X, "X", min_views=2, max_views=2, paired=False)  # raises the usual message
+    return list(X)
+
+
+def _has_nan(X: Any) -> bool:
+    """Whether the views hold NaN (all-NaN rows mark a missing view; anything else check_array rejects)."""
+    return isinstance(X, Sequence) and not isinstance(X, (str, bytes)) and any(
+        isinstance(V, np.ndarray) and V.dtype.kind == "f" and np.isnan(V).any() for V in X)
+
+
+def _per_sample(codes: torch.Tensor, present: np.ndarray, unify: str) -> torch.Tensor:
+    """One unified code per sample from the rows of Xa then Xb: its own code in the ``unify``
+    space where it has that modality, else its translated code from the other one."""
+    n_a = int(present[:, 0].sum())
+    rows = [np.cumsum(present[:, 0]) - 1, n_a + np.cumsum(present[:, 1]) - 1]
+    own = 0 if unify == "a" else 1
+    pick = np.where(present[:, own], rows[own], rows[1 - own])
+    return codes[torch.as_tensor(pick, device=codes.device)]
 
 
 # --------------------------------------------------------------------------- the mixed-modal protocol

@@ -13,8 +13,9 @@ its text; the formulas below are *the book's reading* of its sentences, numbered
 - Eq. (jecl-reg): KL(soft cluster frequency || uniform) per view, weight gamma -- :func:`frequency_regularizer`.
 - Eq. (jecl-loss): L = KL(P||Q) + KL(P||R) + beta JSD + gamma Reg; Eq. (jecl-assign): argmax_j alpha q_ij + (1-alpha) r_ij.
 
-Missing captions are marked with the boolean ``text_mask`` argument of :meth:`JECL.fit` (True = the
-sample has text). NaN rows in the text view are rejected with a message pointing to ``text_mask``.
+Missing captions are all-NaN rows of the text view (the book's convention for a missing view,
+:mod:`mmc_teach.pairing`), or equivalently the boolean ``text_mask`` argument of :meth:`JECL.fit`
+(True = the sample has text). A partly-NaN text row, and NaN anywhere in the image view, are rejected.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ._base import (
 from .losses import EPS, kl_clustering_loss, soft_assignment
 from .metrics import hungarian_match
 from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, encode_in_batches, pretrain_autoencoder
+from .pairing import observed_rows
 from .training import SelfTrainingTarget, train_epochs
 
 __all__ = [
@@ -265,17 +267,19 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
     def _check_input(self, views: Any, text_mask: Any, fitting: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not fitting:
             check_is_fitted(self, "labels_")
+        observed = None
         if isinstance(views, Sequence) and not isinstance(views, (str, bytes)) and len(views) == 2:
             text = to_numpy(views[1])
             if text.dtype.kind == "f" and text.ndim == 2 and np.isnan(text).any():
-                raise ValueError(
-                    f"views[1] (text) contains NaN in {int(np.isnan(text).any(axis=1).sum())} rows. JECL marks "
-                    "missing text with the boolean text_mask argument (True = the sample has text): fill "
-                    "those rows with any finite value (e.g. 0) and pass text_mask."
-                )
+                # The book's convention for a missing view (mmc_teach.pairing): an all-NaN row. The
+                # rows are zeroed for the encoder; the mask keeps them out of every term.
+                observed = observed_rows(text, "views[1] (text)")
+                views = [views[0], np.where(observed[:, None], text, 0.0).astype(text.dtype)]
         X_image, X_text = check_views(views, min_views=2, max_views=2)
         n = len(X_image)
-        if text_mask is None:
+        if text_mask is None and observed is not None:
+            mask = observed
+        elif text_mask is None:
             if fitting and not np.abs(X_text).any():
                 raise ValueError(
                     "views[1] (text) is zero for every sample: if no sample has text, say so with "
@@ -288,6 +292,10 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
                 raise TypeError(f"text_mask must be a boolean array (True = the sample has text), got dtype {mask.dtype}.")
             if mask.shape != (n,):
                 raise ValueError(f"text_mask must have shape ({n},) (one entry per sample), got {mask.shape}.")
+            if observed is not None and (mask & ~observed).any():
+                rows = np.flatnonzero(mask & ~observed)
+                raise ValueError(f"text_mask says samples {rows[:5].tolist()}{' ...' if len(rows) > 5 else ''} have text, but their views[1] rows are NaN "
+                                 "(missing); mark missing text one way, by NaN rows or by text_mask.")
         if not fitting:
             check_feature_width(X_image, self.n_features_in_views_[0], "views[0]", "JECL")
             check_feature_width(X_text, self.n_features_in_views_[1], "views[1]", "JECL")
@@ -325,7 +333,8 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
     def fit(self, views: Sequence[Any], y: Any = None, *, text_mask: Any = None) -> JECL:
         """Fit on ``views = [X_image, X_text]``; ``text_mask[i]`` False means sample i has no text.
 
-        Rows of ``X_text`` where ``text_mask`` is False are ignored (they must still be finite).
+        Rows of ``X_text`` where ``text_mask`` is False are ignored (finite values, or all NaN:
+        an all-NaN row is a missing caption even without ``text_mask``).
         ``y`` is ignored (scikit-learn convention); pass the mask by keyword. Fitted attributes
         are set only once the fit succeeded.
         """

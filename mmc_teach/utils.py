@@ -29,11 +29,16 @@ def set_seed(seed: int) -> None:
 def standardise(X: np.ndarray) -> np.ndarray:
     """Zero mean and unit variance per feature (float32); constant features become 0, not NaN.
 
-    The book's common preprocessing for concatenating views of different scales.
+    The book's common preprocessing for concatenating views of different scales. A view with
+    missing samples (all-NaN rows, :mod:`mmc_teach.pairing`) is scaled by its observed rows, and the
+    missing rows stay NaN.
     """
     X = np.asarray(X, dtype=np.float64)
-    std = X.std(axis=0)
-    return ((X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    if np.isnan(X).any():
+        mean, std = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+    else:
+        mean, std = X.mean(axis=0), X.std(axis=0)
+    return ((X - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
 class ViewAdapter(ClusterMixin, BaseEstimator):

@@ -235,7 +235,7 @@ def test_bad_input():
         _small().fit([views[0], views[1][:-1]])
     bad = views[1].copy()
     bad[3, 2] = np.nan
-    with pytest.raises(ValueError, match=r"views\[1\] contains NaN"):
+    with pytest.raises(ValueError, match=r"views\[1\]: rows \[3\] are partly NaN"):  # all-NaN rows would be missing
         _small().fit([views[0], bad])
     with pytest.raises(ValueError, match="cluster head untrained"):
         _small(label_contrast=False, finetune=False).fit(views)
@@ -298,3 +298,52 @@ def test_contrastive_temperature_lab_matches_hand_values_and_library():
         contrastive_temperature([0.1, 0.2], tau=0.0)
     with pytest.raises(ValueError, match="positive"):
         contrastive_temperature([0.1, 0.2], positive=2)
+
+
+# ------------------------------------------------------------------ incomplete data (all-NaN rows)
+def _incomplete(seed=0):
+    from mmc_teach.pairing import pairing_split
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), 40)
+    views = [rng.normal(size=(120, 8)).astype(np.float32) + 3 * labels[:, None],
+             rng.normal(size=(120, 5)).astype(np.float32) - 3 * labels[:, None]]
+    return pairing_split(SimpleNamespace(views=views, labels=labels), 0.5, random_state=seed)
+
+
+INCOMPLETE = dict(hidden_dims=(16, 8), high_dim=8, pretrain_epochs=2, contrastive_epochs=3, finetune_epochs=3,
+                  batch_size=32, n_init=2, device="cpu")
+
+
+def test_incomplete_views_fit_and_predict():
+    split = _incomplete()
+    present = split.train_present
+    model = CMMC(3, random_state=0, **INCOMPLETE).fit(split.train_views)
+    assert model.labels_.shape == (len(present),)
+    assert all(np.isfinite(v) for h in model.history_ for k, v in h.items() if k not in ("phase", "view"))
+    # A sample's assignment is the mean of q^m over the modalities it has (by hand from the network).
+    xs = [torch.as_tensor(np.where(p[:, None], X, 0).astype(np.float32)) for X, p in zip(split.train_views, present.T)]
+    with torch.no_grad():
+        qs = [torch.softmax(lm, dim=1).numpy() for lm in model.network_(xs, decode=False)[2]]
+    by_hand = (qs[0] * present[:, :1] + qs[1] * present[:, 1:]) / present.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba(split.train_views), by_hand, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.predict(split.train_views), model.labels_)
+    # Per-modality features are NaN exactly where the modality is missing; test data work the same way.
+    for features, p in zip(model.transform_views(split.test_views), split.test_present.T):
+        assert np.isnan(features[~p]).all() and np.isfinite(features[p]).all()
+    assert np.isfinite(model.transform(split.test_views)).all()
+
+
+def test_incomplete_views_errors():
+    split = _incomplete()
+    views = [X.copy() for X in split.train_views]
+    row = int(np.flatnonzero(split.train_present[:, 0])[0])
+    views[0][row, 0] = np.nan
+    with pytest.raises(ValueError, match=rf"views\[0\]: rows \[{row}\] are partly NaN"):
+        CMMC(3, **INCOMPLETE).fit(views)
+    views = [X.copy() for X in split.train_views]
+    views[0][0] = np.nan
+    views[1][0] = np.nan
+    with pytest.raises(ValueError, match=r"samples \[0\] have no view"):
+        CMMC(3, **INCOMPLETE).fit(views)

@@ -10,7 +10,8 @@ from torch import nn
 
 from mmc_teach._base import NonFiniteLossError
 from mmc_teach.dm2c import mixed_modal_split
-from mmc_teach.dm2c import DM2C, clip_weights, critic_loss, cycle_loss, gradient_penalty, make_critic
+from mmc_teach.dm2c import (DM2C, clip_weights, critic_loss, cycle_loss, cycle_reconstruction_loss, gradient_penalty,
+                            make_critic)
 from mmc_teach.labs import critic_landscape
 
 torch.set_num_threads(1)
@@ -142,6 +143,19 @@ def test_cycle_loss_is_zero_for_an_inverse_and_hand_value():
     assert float(cycle_loss(z, lambda t: t, lambda t: t + 1)) == pytest.approx(1.0)
 
 
+def test_cycle_reconstruction_loss_decodes_the_round_trip():
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    z = torch.tensor([[0.5], [-1.0]])
+    double, half = (lambda t: 2 * t), (lambda t: t / 2)
+    decode = lambda t: torch.cat([t, t + 1], dim=1)  # noqa: E731
+    # A round trip that is the identity leaves only the decoder's own error: mean of
+    # ((1-0.5)^2, (2-1.5)^2, (3+1)^2, (4-0)^2) = 8.125.
+    assert cycle_reconstruction_loss(x, z, decode, double, half).item() == pytest.approx(8.125)
+    # A round trip that doubles the code changes what is decoded, and the loss sees it.
+    assert cycle_reconstruction_loss(x, z, decode, double, lambda t: t).item() == pytest.approx(
+        torch.nn.functional.mse_loss(decode(2 * z), x).item())
+
+
 def test_critic_loss_hand_value():
     real, fake = torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[0.0, 0.0], [1.0, 1.0]])
     loss, w = critic_loss(lambda x: x.sum(dim=1, keepdim=True), real, fake)
@@ -191,6 +205,43 @@ def test_ablation_switches():
     assert not any({"critic", "wasserstein", "generator"} & set(r) for r in no_critic.history_)
 
 
+@pytest.mark.parametrize("n_critic, n_generator, critic_updates, generator_updates",
+                         [(5, 1, 6, 2), (1, 5, 2, 6), (1, 2, 4, 6)])
+def test_update_schedule(monkeypatch, n_critic, n_generator, critic_updates, generator_updates):
+    # 40 and 30 samples in batches of 16: 3 steps per epoch, 2 epochs; each epoch counts from 0.
+    Xa, Xb = _mixed()
+    calls = {"critic": 0, "generator": 0}
+    for name, key in (("_critic_step", "critic"), ("_generator_step", "generator")):
+        original = getattr(DM2C, name)
+
+        def counted(self, *args, _original=original, _key=key):
+            calls[_key] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(DM2C, name, counted)
+    DM2C(2, n_critic=n_critic, n_generator=n_generator, random_state=0, **FAST).fit([Xa, Xb])
+    assert calls == {"critic": critic_updates, "generator": generator_updates}
+
+
+def test_cycle_reconstruction_term_is_trained_and_switched_off_with_the_cycle():
+    Xa, Xb = _mixed()
+    plain = DM2C(2, random_state=0, **FAST).fit([Xa, Xb])
+    with_term = DM2C(2, lambda_cyc_rec=1.0, random_state=0, **FAST).fit([Xa, Xb])
+    assert "cycle_reconstruction" not in plain.history_[0]
+    assert all(np.isfinite(r["cycle_reconstruction"]) and r["cycle_reconstruction"] > 0 for r in with_term.history_)
+    assert with_term.history_[-1]["generator"] != plain.history_[-1]["generator"]
+    no_cycle = DM2C(2, lambda_cyc_rec=1.0, cycle=False, random_state=0, **FAST).fit([Xa, Xb])
+    assert "cycle_reconstruction" not in no_cycle.history_[0]
+
+
+def test_batch_remainder_of_one_sample():
+    # n = 1 (mod batch_size) in both modalities: batch norm never sees a batch of one sample.
+    rng = np.random.RandomState(0)
+    Xa, Xb = rng.randn(33, 6).astype(np.float32), rng.randn(17, 4).astype(np.float32)
+    model = DM2C(2, random_state=0, **FAST).fit([Xa, Xb])
+    assert model.labels_.shape == (50,) and np.isfinite(model.history_[-1]["reconstruction"])
+
+
 @pytest.mark.parametrize(
     "make, match",
     [
@@ -206,7 +257,8 @@ def test_bad_input(make, match):
         DM2C(2, **FAST).fit(make(Xa, Xb))
 
 
-@pytest.mark.parametrize("params, match", [({"unify": "c"}, "unify"), ({"critic": "gan"}, "critic"), ({"n_critic": 0}, "n_critic")])
+@pytest.mark.parametrize("params, match", [({"unify": "c"}, "unify"), ({"critic": "gan"}, "critic"), ({"n_critic": 0}, "n_critic"),
+                                           ({"n_generator": 0}, "n_generator"), ({"lambda_cyc_rec": -1.0}, "lambda_cyc_rec")])
 def test_bad_parameters(params, match):
     Xa, Xb = _mixed()
     with pytest.raises(ValueError, match=match):
@@ -247,3 +299,83 @@ def test_critic_landscape_lab():
         critic_landscape(real[:, :1], fake)
     with pytest.raises(ValueError, match="critic"):
         critic_landscape(real, fake, "gan")
+
+
+@pytest.mark.parametrize("space", ["a", "b"])
+def test_unify_by_hand_as_in_the_chapter_agrees_with_transform(space):
+    # Chapter 7 writes Eq. (dm2c-unify) by hand from the fitted modules; `unify` only acts after training.
+    Xa, Xb = (V.astype(np.float32) for V in _mixed())
+    model = DM2C(2, unify=space, random_state=0, **FAST).fit([Xa, Xb])
+    with torch.no_grad():
+        z_a, z_b = (model.autoencoders_[m].encode(torch.from_numpy(V)) for m, V in zip("ab", (Xa, Xb)))
+        by_hand = torch.cat([z_a, model.generators_["ba"](z_b)] if space == "a" else [model.generators_["ab"](z_a), z_b])
+    np.testing.assert_allclose(by_hand.numpy(), model.transform([Xa, Xb]), atol=1e-5)
+    other = DM2C(2, unify="b" if space == "a" else "a", random_state=0, **FAST).fit([Xa, Xb])
+    assert other.history_ == model.history_  # the two choices train identically
+
+
+# --------------------------------------------------------------------------- pairs (book/09_pairing.ipynb)
+
+
+def test_pair_translation_loss_is_zero_for_matched_translators_and_hand_value():
+    from mmc_teach.dm2c import pair_translation_loss
+
+    za, zb = torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 0.0]])
+    assert pair_translation_loss(za, zb, lambda z: z + torch.tensor([2.0, -2.0]), lambda z: z - torch.tensor([2.0, -2.0])) == 0
+    # |za - zb| = (2, 2) both ways: mean 2, twice.
+    assert float(pair_translation_loss(za, zb, lambda z: z, lambda z: z)) == pytest.approx(4.0)
+
+
+def test_without_pairs_the_paired_input_is_dm2c_exactly():
+    from mmc_teach.pairing import pairing_split
+
+    data = _paired()
+    mixed = mixed_modal_split(data, random_state=0)
+    split = pairing_split(data, 0.0, random_state=0)
+    unpaired = DM2C(3, random_state=0, **FAST).fit(mixed.train_views)
+    paired = DM2C(3, random_state=0, **FAST).fit(split.train_views, paired=True)
+    assert paired.n_pairs_ == 0 and "pair_translation" not in paired.history_[0]
+    by_row = np.empty(len(split.train_rows), dtype=int)
+    where = {row: i for i, row in enumerate(split.train_rows)}
+    for rows, labels in zip(mixed.train_pairs, np.split(unpaired.labels_, [len(mixed.train_views[0])])):
+        by_row[[where[r] for r in rows]] = labels
+    np.testing.assert_array_equal(paired.labels_, by_row)
+
+
+def test_pairs_train_the_translation_and_label_every_sample():
+    from mmc_teach.pairing import pairing_split
+
+    split = pairing_split(_paired(), 0.5, random_state=0)
+    model = DM2C(3, random_state=0, **FAST).fit(split.train_views, paired=True)
+    assert model.n_pairs_ == int(split.train_present.all(axis=1).sum()) > 0
+    assert all(row["pair_translation"] >= 0 for row in model.history_)
+    assert model.labels_.shape == (len(split.train_labels),)
+    np.testing.assert_array_equal(model.predict(split.train_views, paired=True), model.labels_)
+    codes = model.transform(split.test_views, paired=True)
+    assert codes.shape == (len(split.test_labels), 4) and np.isfinite(codes).all()
+    off = DM2C(3, random_state=0, lambda_pair=0.0, **FAST).fit(split.train_views, paired=True)
+    assert "pair_translation" not in off.history_[0]
+    # Every sample complete: one label per sample, all of them pairs.
+    full = pairing_split(_paired(), 1.0, random_state=0)
+    assert DM2C(3, random_state=0, **FAST).fit(full.train_views, paired=True).n_pairs_ == len(full.train_labels)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda V: [V[0], V[1]], "paired=True"),                                   # NaN rows without paired=True
+    (lambda V: [V[0][:-1], V[1]], "one row per sample"),                        # lengths differ
+    (lambda V: [np.where(np.isnan(V[1]).all(1)[:, None], np.nan, V[0]), V[1]], "no view at all"),
+    (lambda V: [np.where(np.arange(V[0].shape[1]) == 0, np.nan, V[0]), V[1]], "partly NaN"),
+])
+def test_bad_paired_input(make, match):
+    from mmc_teach.pairing import pairing_split
+
+    views = make(pairing_split(_paired(), 0.5, random_state=0).train_views)
+    paired = match != "paired=True"
+    with pytest.raises(ValueError, match=match):
+        DM2C(3, **FAST).fit(views, paired=paired)
+
+
+def test_paired_flag_must_be_a_bool():
+    Xa, Xb = _mixed()
+    with pytest.raises(TypeError, match="paired"):
+        DM2C(2, **FAST).fit([Xa, Xb], paired="yes")

@@ -208,9 +208,8 @@ def test_partly_missing_text_and_ablations_run():
         (lambda v: [v[0]], "at least 2"),
         (lambda v: [v[0], v[1], v[1]], "at most 2"),
         (lambda v: [np.where(np.arange(90)[:, None] == 4, np.nan, v[0]), v[1]], r"views\[0\] contains NaN"),
-        (lambda v: [v[0], np.where(np.arange(90)[:, None] < 10, np.nan, v[1])], "text_mask"),
+        (lambda v: [v[0], np.where((np.arange(90)[:, None] < 10) & (np.arange(6) == 2), np.nan, v[1])], "partly NaN"),
         (lambda v: [v[0], np.zeros_like(v[1])], "text_mask"),
-        (lambda v: [v[0], np.full_like(v[1], np.nan)], "text_mask"),
     ],
 )
 def test_bad_views(make, match):
@@ -319,3 +318,22 @@ def test_shared_autoencoders_are_copied_not_modified():
     assert all(torch.equal(a, b) for a, b in zip(before, ae_i.parameters()))
     with pytest.raises(ValueError, match="text autoencoder expects 6"):
         JECL(3, **FAST, autoencoders=(ae_i, ae_t)).fit([views[0], views[0]])
+
+
+def test_nan_text_rows_are_missing_captions():
+    """The missing-view convention of mmc_teach.pairing: an all-NaN text row is a missing caption,
+    the same model as zeros in those rows with text_mask False, in fit and in predict."""
+    views, _ = _blobs()
+    mask = np.arange(90) % 4 != 0
+    nan_text = [views[0], np.where(mask[:, None], views[1], np.nan)]
+    by_nan = JECL(3, random_state=0, **FAST).fit(nan_text)
+    by_mask = JECL(3, random_state=0, **FAST).fit([views[0], np.where(mask[:, None], views[1], 0.0)], text_mask=mask)
+    np.testing.assert_array_equal(by_nan.labels_, by_mask.labels_)
+    np.testing.assert_array_equal(by_nan.predict(nan_text), by_mask.predict(views, text_mask=mask))
+    # A text_mask that agrees with the NaN rows is accepted; one that contradicts them is not.
+    JECL(3, random_state=0, **FAST).fit(nan_text, text_mask=mask & (np.arange(90) > 5))
+    with pytest.raises(ValueError, match=r"text_mask says samples \[0, 4, 8, 12, 16\] ... have text"):
+        JECL(3, **FAST).fit(nan_text, text_mask=np.ones(90, bool))
+    # No caption at all, marked by NaN: the text never enters (as with text_mask all False).
+    none = JECL(3, random_state=0, **FAST).fit([views[0], np.full_like(views[1], np.nan)])
+    assert all(h["kl_text"] == 0 for h in none.history_)
