@@ -30,6 +30,8 @@ Studies (``--study``):
 - ``views``: ``mfeat`` only -- CMMC on all six views and on two three-view subsets (min-max scaled views,
   and standardised ones), against k-means on the standardised concatenation of the same views and on
   each view alone (``--append`` runs only the rows the results file lacks);
+- ``temperature``: the feature-contrastive temperature ``tau_feature`` at 0.1, 0.5 (the default) and 2.0,
+  with the last contrastive epoch's feature loss (the chapter's exercise on temperature);
 - ``deviations`` (compare with the ``CMMC`` row of the ablation): MFLVC's code where it differs from
   ``mmc_teach.CMMC``: cross-entropy applied to the
   already-softmaxed outputs in fine-tuning, one Adam optimiser for both phases against one per phase,
@@ -126,6 +128,9 @@ STUDIES = {
     # "w/o fine-tuning" is read off the full model's fit (see run), so it has no switches here.
     "ablation": {"CMMC": {}, "w/o feature module": {"feature_contrast": False},
                  "w/o label module": {"label_contrast": False}},
+    # ex-cmmc-4 of the chapter: the feature temperature (the default is 0.5).
+    "temperature": {"tau_feature 0.1": {"tau_feature": 0.1}, "tau_feature 0.5": {},
+                    "tau_feature 2.0": {"tau_feature": 2.0}},
     "deviations": {"CE on softmax (MFLVC)": {"deviation": "softmax_ce"},
                    "new Adam for fine-tuning": {"deviation": "fresh_adam"},
                    "drop last batch (MFLVC)": {"deviation": "drop_last"}},
@@ -133,8 +138,9 @@ STUDIES = {
 
 
 def min_max(X: np.ndarray) -> np.ndarray:
-    """Scale every feature to [0, 1]; constant features become 0."""
-    low, span = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+    """Scale every feature to [0, 1]; constant features become 0. Missing (all-NaN) rows stay NaN
+    and do not count (``benchmarks/pairing.py``); without NaN this is the plain min-max scaling."""
+    low, span = np.nanmin(X, axis=0), np.nanmax(X, axis=0) - np.nanmin(X, axis=0)
     return ((X - low) / np.where(span > 0, span, 1.0)).astype(np.float32)
 
 
@@ -150,6 +156,10 @@ def run(views: list[np.ndarray], labels: np.ndarray, n_clusters: int, params: di
     start = time.perf_counter()
     model = estimator(n_clusters, random_state=seed, device=device, **params).fit(views)
     rows = {"fit": {**evaluate(labels, model.labels_), "seconds": time.perf_counter() - start}}
+    contrastive = [rec for rec in model.history_ if rec["phase"] == "contrastive"]
+    if contrastive and "feature_contrastive" in contrastive[-1]:
+        # The last epoch's feature loss (Eq. cmmc-feature); its scale depends on tau_feature.
+        rows["fit"]["final_feature_contrastive"] = float(contrastive[-1]["feature_contrastive"])
     if model.finetune:
         rows["before fine-tuning"] = evaluate(labels, model.labels_before_finetune_)
     return rows
@@ -157,7 +167,7 @@ def run(views: list[np.ndarray], labels: np.ndarray, n_clusters: int, params: di
 
 def summarise(rows: list[dict]) -> dict:
     return {key: (float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows])))
-            for key in ("acc", "nmi", "ari", "seconds") if key in rows[0]}
+            for key in ("acc", "nmi", "ari", "seconds", "final_feature_contrastive") if key in rows[0]}
 
 
 # The "views" study (mfeat only): CMMC on several views at once against k-means on the standardised
