@@ -15,7 +15,9 @@ its text; the formulas below are *the book's reading* of its sentences, numbered
 
 Missing captions are all-NaN rows of the text view (the book's convention for a missing view,
 :mod:`mmc_teach.pairing`), or equivalently the boolean ``text_mask`` argument of :meth:`JECL.fit`
-(True = the sample has text). A partly-NaN text row, and NaN anywhere in the image view, are rejected.
+(True = the sample has text). Missing images are all-NaN rows of the image view, the symmetric case:
+such a sample is clustered by its caption alone (its target is the text term of Eq. jecl-p, its
+assignment r_i). A partly-NaN row, and a sample with neither view, are rejected.
 """
 
 from __future__ import annotations
@@ -82,14 +84,16 @@ def align_text_clusters(image_labels: Any, text_labels: Any, n_clusters: int) ->
 
 
 def joint_target_distribution(
-    q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor, alpha: float = 0.5
+    q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor, alpha: float = 0.5,
+    has_image: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Joint target P of image and text assignments, Eq. (jecl-p) (the book's reading).
 
     p_ij ∝ alpha q_ij^2 / f_j + (1 - alpha) r_ij^2 / g_j, rows normalised, with soft cluster
     frequencies f_j = sum_i q_ij over all samples and g_j = sum_i r_ij over samples with text.
     For a sample without text the second term is dropped ("the second term ... is 0"), so its
-    target is DEC's image target alone.
+    target is DEC's image target alone; symmetrically (``has_image`` False) the text target alone,
+    and f_j then sums over the samples with an image only.
 
     Parameters
     ----------
@@ -100,22 +104,37 @@ def joint_target_distribution(
     has_text : bool Tensor (n,)
     alpha : float in [0, 1]
         Weight of the image term.
+    has_image : bool Tensor (n,) or None
+        Samples with an image (None: all of them); rows of ``q`` where it is False are ignored.
     """
     with torch.no_grad():
+        q = q if has_image is None else q * has_image[:, None]
         image_term = q.pow(2) / q.sum(dim=0).clamp_min(EPS)
         text_r = r * has_text[:, None]  # zero rows for missing text: they add nothing to g_j either
         text_term = text_r.pow(2) / text_r.sum(dim=0).clamp_min(EPS)
-        weight = alpha * image_term + (1.0 - alpha) * text_term
+        if has_image is None:
+            weight = alpha * image_term + (1.0 - alpha) * text_term
+        else:  # a sample with one view takes that view's term alone (as for a missing caption)
+            w_text = torch.where(has_image, has_text.to(q.dtype) * (1.0 - alpha), 1.0)[:, None]
+            weight = torch.where(has_image[:, None] & has_text[:, None], alpha * image_term + (1.0 - alpha) * text_term,
+                                 (1.0 - w_text) * image_term + w_text * text_term)
         return weight / weight.sum(dim=1, keepdim=True).clamp_min(EPS)
 
 
-def joint_clustering_loss(p: torch.Tensor, q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def joint_clustering_loss(p: torch.Tensor, q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor,
+                          has_image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """KL(P||Q) and KL(P||R) of Eq. (jecl-kl), each averaged over the batch.
 
     The text term sums only over samples with text and divides by the batch size, so a sample
-    without text contributes zero to KL(P||R) (not a renormalised average).
+    without text contributes zero to KL(P||R) (not a renormalised average); likewise the image
+    term for a sample without an image (``has_image`` False; None: every sample has one).
     """
-    kl_q = kl_clustering_loss(p, q)
+    if has_image is None:
+        kl_q = kl_clustering_loss(p, q)
+    elif bool(has_image.any()):
+        kl_q = kl_clustering_loss(p[has_image], q[has_image]) * (has_image.sum() / len(has_image))
+    else:
+        kl_q = q.new_zeros(())
     if not bool(has_text.any()):
         return kl_q, q.new_zeros(())
     kl_r = kl_clustering_loss(p[has_text], r[has_text]) * (has_text.sum() / len(has_text))
@@ -149,9 +168,13 @@ def frequency_regularizer(q: torch.Tensor) -> torch.Tensor:
     return (f * (torch.log(f.clamp_min(EPS)) + np.log(k))).sum()
 
 
-def combined_assignment(q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor, alpha: float = 0.5) -> torch.Tensor:
-    """alpha q_i + (1 - alpha) r_i for samples with text and q_i alone otherwise, Eq. (jecl-assign)."""
+def combined_assignment(q: torch.Tensor, r: torch.Tensor, has_text: torch.Tensor, alpha: float = 0.5,
+                        has_image: torch.Tensor | None = None) -> torch.Tensor:
+    """alpha q_i + (1 - alpha) r_i for samples with both views, q_i alone for a sample without
+    text and r_i alone for one without an image (``has_image`` False), Eq. (jecl-assign)."""
     w = has_text.to(q.dtype)[:, None] * (1.0 - alpha)
+    if has_image is not None:
+        w = torch.where(has_image[:, None], w, 1.0)
     return (1.0 - w) * q + w * r
 
 
@@ -264,17 +287,23 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- input handling
 
-    def _check_input(self, views: Any, text_mask: Any, fitting: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _check_input(self, views: Any, text_mask: Any, fitting: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The two views (missing rows zeroed), and the masks of the samples with text and with an image."""
         if not fitting:
             check_is_fitted(self, "labels_")
-        observed = None
+        observed, has_image = None, None
         if isinstance(views, Sequence) and not isinstance(views, (str, bytes)) and len(views) == 2:
-            text = to_numpy(views[1])
+            # The book's convention for a missing view (mmc_teach.pairing): an all-NaN row. The
+            # rows are zeroed for the encoder; the masks keep them out of every term.
+            image, text = to_numpy(views[0]), to_numpy(views[1])
             if text.dtype.kind == "f" and text.ndim == 2 and np.isnan(text).any():
-                # The book's convention for a missing view (mmc_teach.pairing): an all-NaN row. The
-                # rows are zeroed for the encoder; the mask keeps them out of every term.
                 observed = observed_rows(text, "views[1] (text)")
-                views = [views[0], np.where(observed[:, None], text, 0.0).astype(text.dtype)]
+                text = np.where(observed[:, None], text, 0.0).astype(text.dtype)
+            if image.dtype.kind == "f" and image.ndim == 2 and np.isnan(image).any():
+                has_image = observed_rows(image, "views[0] (image)")
+                image = np.where(has_image[:, None], image, 0.0).astype(image.dtype)
+            if observed is not None or has_image is not None:
+                views = [image, text]
         X_image, X_text = check_views(views, min_views=2, max_views=2)
         n = len(X_image)
         if text_mask is None and observed is not None:
@@ -296,10 +325,17 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
                 rows = np.flatnonzero(mask & ~observed)
                 raise ValueError(f"text_mask says samples {rows[:5].tolist()}{' ...' if len(rows) > 5 else ''} have text, but their views[1] rows are NaN "
                                  "(missing); mark missing text one way, by NaN rows or by text_mask.")
+        if has_image is None:
+            has_image = np.ones(n, dtype=bool)
+        else:  # a sample without an image must have text (the convention: no sample without any view)
+            empty = np.flatnonzero(~has_image & ~mask)
+            if len(empty):
+                raise ValueError(f"samples {empty[:5].tolist()}{' ...' if len(empty) > 5 else ''} have no view at all "
+                                 "(neither an image nor text).")
         if not fitting:
             check_feature_width(X_image, self.n_features_in_views_[0], "views[0]", "JECL")
             check_feature_width(X_text, self.n_features_in_views_[1], "views[1]", "JECL")
-        return X_image, X_text, mask
+        return X_image, X_text, mask, has_image
 
     def _check_params(self, n_samples: int) -> None:
         check_n_clusters(self.n_clusters, n_samples)
@@ -340,8 +376,11 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
         """
         if y is not None and to_numpy(y).dtype == bool:
             raise TypeError("fit got a boolean array as y; pass the missing-text mask by keyword: fit(views, text_mask=mask).")
-        X_image, X_text, mask = self._check_input(views, text_mask, fitting=True)
+        X_image, X_text, mask, image_mask = self._check_input(views, text_mask, fitting=True)
         self._check_params(len(X_image))
+        if image_mask.sum() < self.n_clusters:
+            raise ValueError(f"only {int(image_mask.sum())} samples have an image (views[0] rows not NaN), fewer than "
+                             f"n_clusters={self.n_clusters}; the image view cannot be clustered.")
         if 0 < mask.sum() < self.n_clusters:
             raise ValueError(
                 f"only {int(mask.sum())} samples have text (text_mask), fewer than n_clusters={self.n_clusters}; "
@@ -353,12 +392,15 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
         with seeded(torch_seed_from(rng), device) as generator:
             xi, xt = as_tensor(X_image, device), as_tensor(X_text, device)
             has_text = torch.as_tensor(mask, device=device)
+            # None when every sample has its image: the paired model, computed exactly as without masks.
+            has_image = None if image_mask.all() else torch.as_tensor(image_mask, device=device)
+            xi_own = xi if has_image is None else xi[has_image]  # the samples that have an image
             image_ae, text_ae = self._make_autoencoders(X_image.shape[1], X_text.shape[1], device)
-            # Step 1 (paper, "Parameter initialization"): one denoising autoencoder per view, text
-            # pretrained on the samples that have text only.
+            # Step 1 (paper, "Parameter initialization"): one denoising autoencoder per view, each
+            # pretrained on the samples that have that view.
             pretrain = dict(batch_size=self.batch_size, lr=self.pretrain_lr, generator=generator, verbose=self.verbose)
             pretrain_history = {
-                "image": pretrain_autoencoder(image_ae, xi, epochs=self.pretrain_epochs, desc="pretrain image", **pretrain),
+                "image": pretrain_autoencoder(image_ae, xi_own, epochs=self.pretrain_epochs, desc="pretrain image", **pretrain),
                 "text": pretrain_autoencoder(text_ae, xt[has_text], epochs=self.pretrain_epochs if mask.any() else 0,
                                              desc="pretrain text", **pretrain),
             }
@@ -366,19 +408,21 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
             from .kmeans import KMeans
 
             km_image = KMeans(k, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=device)
-            km_image.fit(encode_in_batches(image_ae, xi))
+            km_image.fit(encode_in_batches(image_ae, xi_own))
             text_centers = km_image.cluster_centers_  # placeholder when no sample has text
             if mask.sum() >= k:
                 km_text = KMeans(k, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=device)
                 km_text.fit(encode_in_batches(text_ae, xt[has_text]))
                 order = np.arange(k)
-                if self.align_clusters:
-                    order = align_text_clusters(to_numpy(km_image.labels_)[mask], to_numpy(km_text.labels_), k)
+                if self.align_clusters:  # on the samples that have both views (none: nothing to align)
+                    both = mask & image_mask
+                    order = align_text_clusters(to_numpy(km_image.labels_)[both[image_mask]],
+                                                to_numpy(km_text.labels_)[both[mask]], k)
                 text_centers = to_numpy(km_text.cluster_centers_)[order]
             image_mu = torch.nn.Parameter(as_tensor(to_numpy(km_image.cluster_centers_), device))
             text_mu = torch.nn.Parameter(as_tensor(to_numpy(text_centers), device))
             network = (image_ae, text_ae, image_mu, text_mu)
-            history = self._train(network, xi, xt, has_text, generator)
+            history = self._train(network, xi, xt, has_text, has_image, generator)
 
         self.device_ = device
         self.n_features_in_views_ = [X_image.shape[1], X_text.shape[1]]
@@ -387,11 +431,11 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
         self.image_centers_, self.text_centers_ = to_numpy(image_mu.detach()), to_numpy(text_mu.detach())
         self.pretrain_history_, self.history_ = pretrain_history, history
         q, r = _soft_assignments(network, xi, xt)
-        self.labels_ = to_numpy(combined_assignment(q, r, has_text, self.alpha).argmax(dim=1))
+        self.labels_ = to_numpy(combined_assignment(q, r, has_text, self.alpha, has_image).argmax(dim=1))
         return self
 
     def _train(self, network: tuple, xi: torch.Tensor, xt: torch.Tensor, has_text: torch.Tensor,
-               generator: torch.Generator) -> list[dict[str, float]]:
+               has_image: torch.Tensor | None, generator: torch.Generator) -> list[dict[str, float]]:
         """Alternate: the joint target P on the full data (Step A), then gradient steps with P fixed (Step B)."""
         image_ae, text_ae, image_mu, text_mu = network
         optimizer = torch.optim.Adam([*image_ae.encoder.parameters(), *text_ae.encoder.parameters(), image_mu, text_mu],
@@ -401,8 +445,8 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
 
         def compute_target() -> tuple[torch.Tensor, torch.Tensor]:
             q, r = _soft_assignments(network, xi, xt)
-            labels = combined_assignment(q, r, has_text, self.alpha).argmax(dim=1)
-            return joint_target_distribution(q, r, has_text, self.alpha), labels
+            labels = combined_assignment(q, r, has_text, self.alpha, has_image).argmax(dim=1)
+            return joint_target_distribution(q, r, has_text, self.alpha, has_image), labels
 
         interval = self.update_interval or n_minibatches(len(xi), self.batch_size)
         target = SelfTrainingTarget(compute_target, interval, self.tol)
@@ -411,11 +455,13 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
             p = target.before_step()
             idx = idx.to(xi.device)
             t = has_text[idx]
+            i = None if has_image is None else has_image[idx]
+            both = t if i is None else t & i  # JSD compares the two views of one sample
             q_b = soft_assignment(image_ae.encode(xi[idx]), image_mu)
             r_b = soft_assignment(text_ae.encode(xt[idx]), text_mu)
-            kl_image, kl_text = joint_clustering_loss(p[idx], q_b, r_b, t)  # Eq. (jecl-kl)
-            jsd = jensen_shannon(q_b[t], r_b[t]).sum() / len(idx) if bool(t.any()) else q_b.new_zeros(())
-            reg = frequency_regularizer(q_b) + frequency_regularizer(r_b[t])
+            kl_image, kl_text = joint_clustering_loss(p[idx], q_b, r_b, t, i)  # Eq. (jecl-kl)
+            jsd = jensen_shannon(q_b[both], r_b[both]).sum() / len(idx) if bool(both.any()) else q_b.new_zeros(())
+            reg = frequency_regularizer(q_b if i is None else q_b[i]) + frequency_regularizer(r_b[t])
             loss = kl_image + kl_text + beta * jsd + gamma * reg  # Eq. (jecl-loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -431,17 +477,18 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- inference
 
-    def _forward(self, views: Sequence[Any], text_mask: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        X_image, X_text, mask = self._check_input(views, text_mask, fitting=False)
+    def _forward(self, views: Sequence[Any], text_mask: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        X_image, X_text, mask, image_mask = self._check_input(views, text_mask, fitting=False)
         xi, xt = as_tensor(X_image, self.device_), as_tensor(X_text, self.device_)
         network = (self.image_module_, self.text_module_, self.image_mu_, self.text_mu_)
         q, r = _soft_assignments(network, xi, xt)
-        return q, r, torch.as_tensor(mask, device=self.device_)
+        return q, r, torch.as_tensor(mask, device=self.device_), torch.as_tensor(image_mask, device=self.device_)
 
     def predict_proba(self, views: Sequence[Any], text_mask: Any = None) -> np.ndarray:
-        """Combined soft assignment alpha q + (1 - alpha) r (q alone without text), Eq. (jecl-assign)."""
-        q, r, has_text = self._forward(views, text_mask)
-        return to_numpy(combined_assignment(q, r, has_text, self.alpha))
+        """Combined soft assignment alpha q + (1 - alpha) r (q alone without text, r alone without an
+        image), Eq. (jecl-assign)."""
+        q, r, has_text, has_image = self._forward(views, text_mask)
+        return to_numpy(combined_assignment(q, r, has_text, self.alpha, None if bool(has_image.all()) else has_image))
 
     def predict(self, views: Sequence[Any], text_mask: Any = None) -> np.ndarray:
         """Final cluster of each pair: the argmax of :meth:`predict_proba`."""
@@ -453,11 +500,13 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
     def transform(self, views: Sequence[Any], text_mask: Any = None) -> np.ndarray:
         """The pair's two embeddings side by side, shape (n, 2 * embedding_dim).
 
-        The text half is NaN for samples without text (their text embedding does not exist).
+        The text half is NaN for samples without text (their text embedding does not exist), the
+        image half for samples without an image.
         """
-        X_image, X_text, mask = self._check_input(views, text_mask, fitting=False)
+        X_image, X_text, mask, image_mask = self._check_input(views, text_mask, fitting=False)
         z_image = encode_in_batches(self.image_module_, as_tensor(X_image, self.device_))
         z_text = encode_in_batches(self.text_module_, as_tensor(X_text, self.device_))
         out = to_numpy(torch.cat([z_image, z_text], dim=1)).copy()
         out[~mask, z_image.shape[1]:] = np.nan
+        out[~image_mask, :z_image.shape[1]] = np.nan
         return out

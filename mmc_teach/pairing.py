@@ -8,8 +8,8 @@ is DM2C's mixed-modal split (:func:`mmc_teach.dm2c.mixed_modal_split`) exactly.
 **Convention for a missing view.** All views keep one row per sample; a sample that lacks view v has
 an all-NaN row in view v. :func:`missing_view_mask` (all views) and :func:`observed_rows` (one view)
 turn that into boolean masks, and reject what would be ambiguous: a partly-NaN row (missing, or a bad
-value?) and a sample without any view. :class:`mmc_teach.jecl.JECL` reads missing captions this way, and
-:class:`mmc_teach.cmmc.CMMC` learns from samples that lack a modality, and
+value?) and a sample without any view. :class:`mmc_teach.jecl.JECL` reads missing captions and missing
+images this way, :class:`mmc_teach.cmmc.CMMC` learns from samples that lack a modality, and
 ``DM2C(...).fit(views, paired=True)`` (:class:`mmc_teach.dm2c.DM2C`) lets the samples that have both
 train its translation. Chapter ``book/09_pairing.ipynb`` compares them along the paired fraction.
 """

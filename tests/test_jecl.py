@@ -17,7 +17,7 @@ from mmc_teach.jecl import (
     joint_clustering_loss,
     joint_target_distribution,
 )
-from mmc_teach.losses import target_distribution
+from mmc_teach.losses import soft_assignment, target_distribution
 
 
 def _rows(n=20, k=4, seed=0):
@@ -207,7 +207,11 @@ def test_partly_missing_text_and_ablations_run():
         (lambda v: [v[0], v[1][:50]], "different numbers of rows"),
         (lambda v: [v[0]], "at least 2"),
         (lambda v: [v[0], v[1], v[1]], "at most 2"),
-        (lambda v: [np.where(np.arange(90)[:, None] == 4, np.nan, v[0]), v[1]], r"views\[0\] contains NaN"),
+        (lambda v: [np.where((np.arange(90)[:, None] == 4) & (np.arange(12) == 0), np.nan, v[0]), v[1]],
+         r"views\[0\] \(image\): rows \[4\] are partly NaN"),
+        (lambda v: [np.where(np.arange(90)[:, None] == 4, np.nan, v[0]), np.where(np.arange(90)[:, None] == 4, np.nan, v[1])],
+         r"samples \[4\] have no view at all"),
+        (lambda v: [np.where(np.arange(90)[:, None] > 1, np.nan, v[0]), v[1]], "only 2 samples have an image"),
         (lambda v: [v[0], np.where((np.arange(90)[:, None] < 10) & (np.arange(6) == 2), np.nan, v[1])], "partly NaN"),
         (lambda v: [v[0], np.zeros_like(v[1])], "text_mask"),
     ],
@@ -337,3 +341,51 @@ def test_nan_text_rows_are_missing_captions():
     # No caption at all, marked by NaN: the text never enters (as with text_mask all False).
     none = JECL(3, random_state=0, **FAST).fit([views[0], np.full_like(views[1], np.nan)])
     assert all(h["kl_text"] == 0 for h in none.history_)
+
+
+def test_nan_image_rows_are_missing_images():
+    """The symmetric case of a missing caption: a sample without an image is clustered by its text,
+    its image embedding is NaN, and the paired samples still align the two views."""
+    views, y = _blobs()
+    has_image = np.arange(90) % 5 != 0
+    nan_image = [np.where(has_image[:, None], views[0], np.nan), views[1]]
+    model = JECL(3, random_state=0, **FAST).fit(nan_image)
+    assert model.labels_.shape == (90,)
+    np.testing.assert_array_equal(model.predict(nan_image), model.labels_)
+    z = model.transform(nan_image)
+    assert np.isnan(z[~has_image, :4]).all() and np.isfinite(z[has_image]).all() and np.isfinite(z[:, 4:]).all()
+    # A sample without an image takes its text assignment r alone (Eq. jecl-assign).
+    proba = model.predict_proba(nan_image)
+    text_only = torch.as_tensor(views[1][~has_image], dtype=torch.float32)
+    r = soft_assignment(model.text_module_.encode(text_only), model.text_mu_).detach().numpy()
+    np.testing.assert_allclose(proba[~has_image], r, rtol=1e-5, atol=1e-6)
+    from mmc_teach.metrics import clustering_accuracy
+
+    assert clustering_accuracy(y, model.labels_) > 0.9
+    assert all(np.isfinite(h["loss"]) for h in model.history_)
+
+
+def test_missing_images_in_the_equation_functions():
+    torch.manual_seed(0)
+    q, r = torch.softmax(torch.randn(6, 3), 1), torch.softmax(torch.randn(6, 3), 1)
+    has_text = torch.tensor([True, True, True, True, False, True])
+    everyone = torch.ones(6, dtype=torch.bool)
+    # has_image all True is the paired model exactly.
+    assert torch.equal(joint_target_distribution(q, r, has_text, 0.5, everyone), joint_target_distribution(q, r, has_text, 0.5))
+    assert torch.equal(combined_assignment(q, r, has_text, 0.5, everyone), combined_assignment(q, r, has_text, 0.5))
+    has_image = torch.tensor([True, False, True, True, True, False])
+    p = joint_target_distribution(q, r, has_text, 0.3, has_image)
+    # Without an image: the text term of Eq. (jecl-p) alone, its g_j over the samples with text;
+    # with only an image: the image term alone, its f_j over the samples with an image.
+    text_term = r.pow(2) / (r * has_text[:, None]).sum(0)
+    image_term = q.pow(2) / (q * has_image[:, None]).sum(0)
+    for i in (1, 5):
+        torch.testing.assert_close(p[i], text_term[i] / text_term[i].sum())
+    torch.testing.assert_close(p[4], image_term[4] / image_term[4].sum())
+    both = 0.3 * image_term[0] + 0.7 * text_term[0]
+    torch.testing.assert_close(p[0], both / both.sum())
+    c = combined_assignment(q, r, has_text, 0.3, has_image)
+    torch.testing.assert_close(c[1], r[1]), torch.testing.assert_close(c[4], q[4])
+    torch.testing.assert_close(c[0], 0.3 * q[0] + 0.7 * r[0])
+    kl_q, _ = joint_clustering_loss(p, q, r, has_text, has_image)
+    torch.testing.assert_close(kl_q, (p[has_image] * (p[has_image] / q[has_image]).log()).sum() / 6)
