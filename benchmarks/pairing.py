@@ -13,9 +13,10 @@ Protocol:
 - ``CMMC``: the estimator's defaults on the min-max scaled views (as ``benchmarks/cmmc.py``), missing
   rows all NaN, which CMMC reads as missing (see its docstring);
 - ``DM2C``: ``DM2C(...).fit(views, paired=True)`` on the standardised views (as ``benchmarks/dm2c.py``,
-  with its space to unify into per data set), the pairs also training the translation.
-
-JECL is not in the sweep: it needs every sample's image.
+  with its space to unify into per data set), the pairs also training the translation;
+- ``JECL``: the main benchmark's ``cpu`` schedule (:func:`mmc_teach.bench.schedule_params`) on the
+  standardised views, the first view as JECL's "image" and the second as its "text"; a sample
+  without one of them is clustered by the other (missing rows all NaN, see JECL's docstring).
 
 Usage: ``python benchmarks/pairing.py [--datasets mnist_usps bdgp wikipedia] [--fractions 1 0.75 0.5 0.25 0.1 0]
 [--seeds 0 1 2 3 4] [--methods ...] [--out FILE]``; each finished run is appended to the JSON-lines file
@@ -36,14 +37,15 @@ import torch
 
 from cmmc import min_max  # benchmarks/cmmc.py: the CMMC protocol's scaling, NaN rows left out
 from dm2c import DM2C_SETTINGS  # benchmarks/dm2c.py: the space DM2C unifies into, per data set
-from mmc_teach import CMMC, DM2C
+from mmc_teach import CMMC, DM2C, JECL
+from mmc_teach.bench import schedule_params
 from mmc_teach.datasets import load
 from mmc_teach.metrics import evaluate
 from mmc_teach.pairing import aligned_per_view_kmeans, mean_imputed_kmeans, pairing_split
 from mmc_teach.utils import standardise
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "pairing.jsonl"
-METHODS = ("k-means (mean-imputed)", "k-means per view (aligned)", "CMMC", "DM2C")
+METHODS = ("k-means (mean-imputed)", "k-means per view (aligned)", "CMMC", "DM2C", "JECL")
 
 
 def run(name: str, rho: float, seed: int, out: Path, methods: tuple[str, ...] = METHODS) -> None:
@@ -60,6 +62,8 @@ def run(name: str, rho: float, seed: int, out: Path, methods: tuple[str, ...] = 
             [min_max(X) for X in split.train_views]).labels_,
         "DM2C": lambda: DM2C(k, random_state=seed, device="cpu", **DM2C_SETTINGS.get(name, {})).fit(
             [standardise(X) for X in split.train_views], paired=True).labels_,
+        "JECL": lambda: JECL(k, random_state=seed, device="cpu", **schedule_params("cpu", "jecl", name)).fit(
+            [standardise(X) for X in split.train_views]).labels_,
     }
     for method in methods:
         fit = fits[method]
@@ -87,6 +91,35 @@ def summary(path: Path) -> str:
     return "\n".join(lines)
 
 
+# The ends of the axis against the benchmarks of their own settings: rho = 1 against the paired main
+# benchmark (results/bench.json: all samples, not the training two thirds), rho = 0 DM2C against its
+# mixed-modal benchmark (benchmarks/results/dm2c.json: the same training part for split seed 0).
+REFERENCES = {1.0: {"k-means (mean-imputed)": "kmeans", "CMMC": "cmmc", "JECL": "jecl"}, 0.0: {"DM2C": "dm2c"}}
+
+
+def references(rows: list[dict]) -> str:
+    root = Path(__file__).resolve().parents[1]
+    bench = {(r["method"], r["dataset"]): r for r in json.loads((root / "results" / "bench.json").read_text())["results"]}
+    dm2c = json.loads((root / "benchmarks" / "results" / "dm2c.json").read_text())["results"]
+    lines = ["| data | paired fraction | method | ACC here | ACC in its own benchmark |", "|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        for rho, methods in REFERENCES.items():
+            for method, key in methods.items():
+                acc = [r["acc"] for r in rows if (r["dataset"], r["paired_fraction"], r["method"]) == (name, rho, method)]
+                if not acc:
+                    continue
+                if rho == 1.0 and (key, name) in bench:
+                    entry = bench[(key, name)]
+                    theirs = f"{entry['mean']['acc']:.3f} ± {entry['std']['acc']:.3f} (results/bench.json)"
+                elif rho == 0.0 and name in dm2c:
+                    mean, std = dm2c[name]["dm2c"]["summary"]["train"]["acc"]
+                    theirs = f"{mean:.3f} ± {std:.3f} (benchmarks/results/dm2c.json)"
+                else:
+                    continue
+                lines.append(f"| {name} | {rho:g} | {method} | {np.mean(acc):.3f} ± {np.std(acc):.3f} | {theirs} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["mnist_usps", "bdgp", "wikipedia"])
@@ -106,6 +139,8 @@ def main() -> None:
                 for seed in args.seeds:
                     run(name, rho, seed, args.out, tuple(args.methods))
     print(summary(args.out))
+    print("\nThe ends of the axis against the benchmarks of their own settings:")
+    print(references([json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]))
 
 
 if __name__ == "__main__":
