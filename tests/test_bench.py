@@ -127,3 +127,20 @@ def test_load_result_reads_committed_files_from_the_root_or_book(tmp_path, monke
     (tmp_path / "r.jsonl").write_text('{"a": 1}\n\n{"a": 2}\n')
     monkeypatch.chdir(tmp_path / "book")
     assert load_result("r.jsonl") == [{"a": 1}, {"a": 2}]
+
+
+def test_figure_marks_the_mixed_modal_method(quick_report):
+    """DM2C's bars answer another task (one view per sample): hatched, and the legend says so."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mmc_teach.bench import render_figure
+
+    report, _ = quick_report
+    fig = render_figure(report, "acc")
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "dm2c (mixed-modal data)" in labels and "cmmc" in labels
+    hatched = {container.get_label(): {bar.get_hatch() for bar in container} for container in ax.containers
+               if hasattr(container, "get_label") and container.get_label() in labels}
+    assert hatched["dm2c (mixed-modal data)"] == {"//"} and hatched["cmmc"] == {None}
