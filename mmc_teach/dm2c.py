@@ -69,8 +69,9 @@ Module = Callable[[torch.Tensor], torch.Tensor]
 
 
 def cycle_loss(z: torch.Tensor, forward: Module, backward: Module) -> torch.Tensor:
-    """Latent cycle-consistency loss, Eq. (dm2c-cyc): mean ``|z - backward(forward(z))|``.
+    """Latent cycle-consistency loss: mean ``|z - backward(forward(z))|``.
 
+    Eq. (dm2c-cyc) of the chapter.
     With ``forward=G_AB, backward=G_BA`` this is L_cyc^A; swapped, L_cyc^B. The L1 norm is
     averaged over the coordinates as well as the batch (``torch``'s ``l1_loss``), i.e. Eq.
     (dm2c-cyc) divided by the latent size, so that ``lambda_cyc`` does not depend on it.
@@ -90,8 +91,9 @@ def pair_translation_loss(za: torch.Tensor, zb: torch.Tensor, forward: Module, b
 
 def cycle_reconstruction_loss(x: torch.Tensor, z: torch.Tensor, decode: Module, forward: Module,
                               backward: Module) -> torch.Tensor:
-    """The official code's cycle reconstruction, Eq. (dm2c-cyc-rec): MSE of ``x`` and ``decode(backward(forward(z)))``.
+    """The official code's cycle reconstruction: MSE of ``x`` and ``decode(backward(forward(z)))``.
 
+    Eq. (dm2c-cyc-rec) of the chapter.
     Where Eq. (dm2c-cyc) asks the round trip to return to the same code, this asks it to return to
     a code that *decodes* to the same input: errors in directions the decoder ignores cost nothing.
     ``z`` is the code of ``x`` in its own space (for A: ``forward=G_AB, backward=G_BA, decode=Dec_A``).
@@ -100,8 +102,9 @@ def cycle_reconstruction_loss(x: torch.Tensor, z: torch.Tensor, decode: Module, 
 
 
 def critic_loss(critic: Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Wasserstein critic loss (the critic's side of Eq. dm2c-adv) and the distance estimate.
+    """Wasserstein critic loss (the critic's side of the adversarial term) and the distance estimate.
 
+    Eq. (dm2c-adv) of the chapter.
     The critic maximises E[D(real)] - E[D(fake)], so it minimises the negative. Returns
     ``(loss, wasserstein)`` where ``wasserstein = E[D(real)] - E[D(fake)]`` is the
     Kantorovich-Rubinstein estimate of W1 (up to the critic's Lipschitz constant).
@@ -111,7 +114,10 @@ def critic_loss(critic: Module, real: torch.Tensor, fake: torch.Tensor) -> tuple
 
 
 def generator_loss(critic: Module, fake: torch.Tensor) -> torch.Tensor:
-    """The generator's side of Eq. (dm2c-adv): -E[D(fake)] (the real term has no generator in it)."""
+    """The generator's side of the adversarial term: -E[D(fake)] (the real term has no generator in it).
+
+    Eq. (dm2c-adv) of the chapter.
+    """
     return -critic(fake).mean()
 
 
@@ -121,8 +127,9 @@ def gradient_penalty(
     fake: torch.Tensor,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """WGAN-GP penalty, Eq. (dm2c-gp): E[(||grad D(x_hat)||_2 - 1)^2] on interpolates.
+    """WGAN-GP penalty: E[(||grad D(x_hat)||_2 - 1)^2] on interpolates.
 
+    Eq. (dm2c-gp) of the chapter.
     ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U(0, 1)`` per row
     (:cite:`gulrajani2017wgangp`): a 1-Lipschitz optimal critic has unit gradient norm on the
     segments between matched real and fake points. ``real`` and ``fake`` have shape (n, d);
@@ -139,8 +146,9 @@ def gradient_penalty(
 
 @torch.no_grad()
 def clip_weights(critic: nn.Module, c: float) -> None:
-    """Clamp every parameter of ``critic`` to [-c, c] in place, Eq. (dm2c-clip) (original WGAN).
+    """Clamp every parameter of ``critic`` to [-c, c] in place (the original WGAN).
 
+    Eq. (dm2c-clip) of the chapter.
     A network with bounded weights is K-Lipschitz for some K, which is all the Wasserstein
     estimate needs (it is then K times W1).
     """
