@@ -44,7 +44,7 @@ from ._base import (
     torch_seed_from,
 )
 from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, encode_in_batches, mlp, pretrain_autoencoder
-from .pairing import missing_view_mask
+from .pairing import has_missing_rows, missing_view_mask
 from .training import train_epochs
 
 __all__ = [
@@ -450,7 +450,7 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
             d_opt = torch.optim.Adam(crits.parameters(), lr=self.critic_lr, betas=(0.5, 0.9))
         batch = min(self.batch_size, len(Xa), len(Xb))
         stream_a, stream_b = _batches(len(Xa), batch, gen), _batches(len(Xb), batch, gen)
-        # A lazy stream: without pairs it draws nothing, and the run is today's DM2C bit for bit.
+        # A lazy stream: without pairs it draws nothing, and the run is the mixed-modal DM2C bit for bit.
         stream_pairs = _batches(len(pairs[0]), min(batch, len(pairs[0])), gen) if pairs is not None else None
         steps = math.ceil(max(len(Xa), len(Xb)) / batch)
 
@@ -581,7 +581,7 @@ def _two_views(X: Any) -> list[Any]:
 def _has_nan(X: Any) -> bool:
     """Whether the views hold NaN (all-NaN rows mark a missing view; anything else check_array rejects)."""
     return isinstance(X, Sequence) and not isinstance(X, (str, bytes)) and any(
-        isinstance(V, np.ndarray) and V.dtype.kind == "f" and np.isnan(V).any() for V in X)
+        has_missing_rows(V) for V in X)
 
 
 def _per_sample(codes: torch.Tensor, present: np.ndarray, unify: str) -> torch.Tensor:

@@ -47,7 +47,7 @@ from ._base import (
 from .losses import EPS, kl_clustering_loss, soft_assignment
 from .metrics import hungarian_match
 from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, encode_in_batches, pretrain_autoencoder
-from .pairing import observed_rows
+from .pairing import has_missing_rows, observed_rows
 from .training import SelfTrainingTarget, train_epochs
 
 __all__ = [
@@ -296,10 +296,10 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
             # The book's convention for a missing view (mmc_teach.pairing): an all-NaN row. The
             # rows are zeroed for the encoder; the masks keep them out of every term.
             image, text = to_numpy(views[0]), to_numpy(views[1])
-            if text.dtype.kind == "f" and text.ndim == 2 and np.isnan(text).any():
+            if has_missing_rows(text):
                 observed = observed_rows(text, "views[1] (text)")
                 text = np.where(observed[:, None], text, 0.0).astype(text.dtype)
-            if image.dtype.kind == "f" and image.ndim == 2 and np.isnan(image).any():
+            if has_missing_rows(image):
                 has_image = observed_rows(image, "views[0] (image)")
                 image = np.where(has_image[:, None], image, 0.0).astype(image.dtype)
             if observed is not None or has_image is not None:

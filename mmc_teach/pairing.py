@@ -23,6 +23,12 @@ from typing import Any
 import numpy as np
 
 
+def has_missing_rows(X: Any) -> bool:
+    """Whether ``X`` is a dense 2-D float array holding NaN: then the missing-view convention applies
+    (:func:`observed_rows` tells which rows are missing and rejects partly-NaN ones)."""
+    return isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind == "f" and bool(np.isnan(X).any())
+
+
 def observed_rows(X: Any, name: str = "the view") -> np.ndarray:
     """``observed[i]`` is True when row ``i`` of one view is not all NaN (the sample has that view).
 

@@ -159,3 +159,15 @@ def test_the_baselines_check_the_convention():
     for baseline in (mean_imputed_kmeans, aligned_per_view_kmeans):
         with pytest.raises(ValueError, match="partly NaN"):
             baseline(views, 4)
+
+
+def test_has_missing_rows_says_when_the_convention_applies():
+    from mmc_teach.pairing import has_missing_rows
+
+    X = np.ones((3, 2))
+    assert not has_missing_rows(X)
+    X[1] = np.nan
+    assert has_missing_rows(X) and has_missing_rows(X.astype(np.float32))
+    assert not has_missing_rows(np.ones((3, 2), dtype=int))       # integers cannot be missing
+    assert not has_missing_rows(np.array([np.nan, 1.0]))          # not a 2-D view
+    assert not has_missing_rows([[np.nan, 1.0]])                  # not an array: the estimators' checks decide
