@@ -14,7 +14,8 @@ largest magnitude (so any finite float64 input fits the float32 kernel and the p
 depend on the units; centres, distances and inertia are unscaled in float64), ``tol`` is relative to the mean feature variance,
 a run stops when its labels no longer change or when the summed squared centre shift is
 ``<= tol * mean(var(X))``, an empty cluster is re-seeded with the point farthest from its centre,
-and the best of ``n_init`` runs (lowest inertia) wins.
+and the best of ``n_init`` runs (lowest inertia) wins. A tensor that already lies on a GPU (the
+embeddings inside DEC, JECL, DM2C and CMMC) is validated and centred there, never copied to the host.
 
 Three choices make it fast: distances are computed chunk by chunk (memory ``O(chunk * n_init * k)``,
 never ``O(n * k * d)``); the ``n_init`` runs advance in lock-step so that each chunk of data is
@@ -57,6 +58,37 @@ def _power_of_two_scale(centred: np.ndarray) -> float:
     if largest == 0.0:
         return 1.0
     return float(np.ldexp(1.0, int(np.frexp(largest)[1])))
+
+
+def _on_accelerator(X: Any) -> bool:
+    """A dense tensor on a GPU is validated and centred where it lies, not copied to the host and back."""
+    return isinstance(X, torch.Tensor) and X.layout == torch.strided and X.device.type != "cpu"
+
+
+def _validated(X: Any, name: str) -> np.ndarray | torch.Tensor:
+    """``X`` checked and in float64: a NumPy array, or a tensor on its accelerator (float32 on MPS).
+
+    On an accelerator only the shape, the dtype and finiteness are checked there (one scalar read);
+    input that fails is handed to :func:`check_array`, so the error message is the same either way.
+    """
+    if _on_accelerator(X):
+        ok = X.ndim == 2 and X.numel() > 0 and not X.is_complex() and X.dtype != torch.bool
+        if ok and bool(torch.isfinite(X).all()):
+            return X.detach().to(torch.float32 if X.device.type == "mps" else torch.float64)
+    return check_array(X, name, dtype=np.float64)
+
+
+def _centre_and_scale(X: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, np.ndarray, float, float]:
+    """The float32 data the kernels see, ``(X - mean) / scale``, with the mean, the scale and the mean
+    feature variance of the scaled data (what ``tol`` is relative to). NumPy input is prepared in
+    NumPy (exactly as in every earlier release), a tensor on an accelerator on that accelerator."""
+    mean = X.mean(0)
+    scaled = X - mean
+    scale = _power_of_two_scale(scaled)
+    scaled /= scale  # in place: at 10^6 rows every float64 temporary costs more than an iteration
+    if isinstance(scaled, torch.Tensor):
+        return scaled.float(), mean.double().cpu().numpy(), scale, float(scaled.var(0, correction=0).mean())
+    return torch.from_numpy(scaled.astype(np.float32)), mean, scale, float(np.var(scaled, axis=0).mean())
 
 
 def _unscale_sq(value: float, scale: float) -> float:
@@ -448,7 +480,7 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> "KMeans":
         """Cluster ``X`` (numpy array or torch tensor of shape (n_samples, n_features)); ``y`` is ignored."""
         # float64 validation: finite data beyond float32's range (e.g. 1e201) is valid input.
-        X = check_array(X, "X", dtype=np.float64)
+        X = _validated(X, "X")
         n, d = X.shape
         k = check_n_clusters(self.n_clusters, n, minimum=1)
         n_init = check_positive("n_init", self.n_init, integer=True)
@@ -473,12 +505,8 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         # Centring (as scikit-learn) keeps ||x||^2 - 2 x.c + ||c||^2 accurate in float32; dividing
         # by one power of two (exact in binary) brings any finite magnitude into float32's range, so
         # the partition does not depend on the units of X (no overflow at 1e30, no underflow at 1e-30).
-        mean = X.mean(axis=0)
-        scaled = X - mean
-        scale = _power_of_two_scale(scaled)
-        scaled /= scale  # in place: at 10^6 rows every float64 temporary costs more than an iteration
-        tol_abs = float(np.var(scaled, axis=0).mean()) * tol
-        Xt = torch.from_numpy(scaled.astype(np.float32)).to(device)
+        Xt, mean, scale, variance = _centre_and_scale(X)
+        Xt, tol_abs = Xt.to(device), variance * tol
         chunk = self._chunk(n, n_init * k)
 
         if isinstance(init, np.ndarray):
@@ -523,9 +551,13 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
 
     def _centred(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
         check_is_fitted(self)
-        X = check_array(X, "X", dtype=np.float64)
+        X = _validated(X, "X")
         check_feature_width(X, self.n_features_in_, "X", type(self).__name__)
-        Xt = torch.from_numpy(((X - self._x_mean) / self._x_scale).astype(np.float32)).to(self.device_)
+        if isinstance(X, torch.Tensor):
+            Xt = ((X - torch.as_tensor(self._x_mean, dtype=X.dtype, device=X.device)) / self._x_scale).float()
+        else:
+            Xt = torch.from_numpy(((X - self._x_mean) / self._x_scale).astype(np.float32))
+        Xt = Xt.to(self.device_)
         centers = (self.cluster_centers_.astype(np.float64) - self._x_mean) / self._x_scale
         centers = torch.from_numpy(centers.astype(np.float32)).to(self.device_)
         return Xt, centers

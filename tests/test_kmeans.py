@@ -143,6 +143,54 @@ def test_clone_params_and_torch_input(blobs):
     assert np.array_equal(clone(km).fit_predict(blobs), from_numpy)
 
 
+@pytest.fixture
+def cpu_tensors_as_accelerator(monkeypatch):
+    """Treat CPU tensors as if they lay on a GPU, so the on-device preparation runs on this machine."""
+    import mmc_teach.kmeans as kmeans_module
+
+    monkeypatch.setattr(kmeans_module, "_on_accelerator", lambda X: isinstance(X, torch.Tensor))
+
+
+def test_tensor_on_accelerator_is_prepared_there_with_the_same_result(cub_image, cpu_tensors_as_accelerator):
+    # A tensor on a GPU (an embedding inside DEC, JECL, DM2C or CMMC) is validated, centred and scaled
+    # on that device, not copied to the host and back. That path must give NumPy's partition.
+    import mmc_teach.kmeans as kmeans_module
+
+    X = cub_image.astype(np.float32)
+    on_device = kmeans_module._validated(torch.from_numpy(X), "X")
+    assert isinstance(on_device, torch.Tensor) and on_device.dtype == torch.float64
+    host = kmeans_module._centre_and_scale(X.astype(np.float64))
+    device = kmeans_module._centre_and_scale(on_device)
+    assert device[2] == host[2]  # the same power of two
+    np.testing.assert_allclose(device[1], host[1], rtol=0, atol=1e-9)
+    assert device[3] == pytest.approx(host[3], rel=1e-12)
+    assert (device[0] - host[0]).abs().max() <= 2 ** -20  # float32 rounding of nearly equal float64s
+    reference = KMeans(10, n_init=3, random_state=0, device="cpu")
+    ours = clone(reference).fit(torch.from_numpy(X))
+    theirs = clone(reference).fit(X)
+    assert adjusted_rand_score(theirs.labels_, ours.labels_) == 1.0
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-6)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-5, atol=1e-5)
+    new = torch.from_numpy(X[:50])
+    assert np.array_equal(ours.predict(new), theirs.predict(X[:50]))
+    np.testing.assert_allclose(ours.transform(new), theirs.transform(X[:50]), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "X,message",
+    [
+        (torch.tensor([[0.0, float("nan")], [1.0, 1.0]]), "X contains NaN"),
+        (torch.tensor([[0.0, float("inf")], [1.0, 1.0]]), "X contains infinity"),
+        (torch.arange(5.0), "2-D array"),
+        (torch.zeros((0, 3)), "empty"),
+        (torch.zeros((2, 2), dtype=torch.complex64), "Complex data"),
+    ],
+)
+def test_bad_tensor_on_accelerator_gets_the_host_message(X, message, cpu_tensors_as_accelerator):
+    with pytest.raises(ValueError, match=message):
+        KMeans(1, device="cpu").fit(X)
+
+
 def test_predict_transform_score_on_new_data(blobs):
     km = KMeans(4, n_init=2, random_state=0, device="cpu").fit(blobs[:200])
     new = blobs[200:]
