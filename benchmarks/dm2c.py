@@ -46,7 +46,7 @@ from sklearn.preprocessing import StandardScaler
 from mmc_teach import DM2C, IDEC, KMeans
 from mmc_teach.bench import write_json
 from mmc_teach.datasets import load
-from mmc_teach.dm2c import mixed_modal_split
+from mmc_teach.pairing import mixed_modal_split
 from mmc_teach.metrics import evaluate
 
 METRICS = ("acc", "ari", "nmi", "f", "purity")

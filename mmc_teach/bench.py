@@ -11,7 +11,7 @@ Protocol (the same for every method, so the table compares like with like):
   start from one shared autoencoder pretraining per seed (as in the IDEC paper);
 - ``jecl`` and ``cmmc`` take the paired views (CMMC's views min-max scaled to [0, 1] instead, as in
   MFLVC's code);
-- ``dm2c`` takes the mixed-modal split of a two-view data set (:func:`mmc_teach.dm2c.mixed_modal_split`
+- ``dm2c`` takes the mixed-modal split of a two-view data set (:func:`mmc_teach.pairing.mixed_modal_split`
   with its fixed split seed 0), is fitted on the training half and scored on all its samples;
 - metrics are those of :func:`mmc_teach.metrics.evaluate`; wall time covers ``fit`` and ``predict``;
 - hyperparameters come from ``SCHEDULES`` and ``DATASET_OVERRIDES`` (``"cpu"`` by default) and are written into the report.
@@ -166,7 +166,7 @@ def _run_paired(name: str) -> Callable:
 
 
 def _run_dm2c(data: Any, seed: int, device: str | None, params: dict) -> tuple[np.ndarray, np.ndarray]:
-    from .dm2c import mixed_modal_split
+    from .pairing import mixed_modal_split
     from .dm2c import DM2C
 
     split = mixed_modal_split(data, random_state=0)

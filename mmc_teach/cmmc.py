@@ -44,7 +44,7 @@ from ._base import (
 from .kmeans import KMeans
 from .metrics import hungarian_match
 from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, pretrain_autoencoder
-from .pairing import has_missing_rows, missing_view_mask
+from .pairing import any_missing_rows, missing_view_mask
 from .training import train_epochs
 
 __all__ = [
@@ -554,8 +554,7 @@ def _missing_rows(views: Sequence) -> tuple[list[np.ndarray], np.ndarray | None]
 
     Incomplete data needs dense views: integer ones count as complete, sparse ones are rejected.
     """
-    if isinstance(views, Sequence) and not isinstance(views, (str, bytes)) and any(
-            has_missing_rows(X) for X in views):
+    if any_missing_rows(views):
         views = [X.astype(np.float32) if isinstance(X, np.ndarray) and X.dtype.kind in "biu" else X for X in views]
         present = missing_view_mask(views, [f"views[{m}]" for m in range(len(views))])
         views = [np.where(p[:, None], X, 0).astype(X.dtype) for X, p in zip(views, present.T)]

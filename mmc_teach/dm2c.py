@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,13 +42,12 @@ from ._base import (
     torch_seed_from,
 )
 from .nn import MLPAutoencoder, apply_in_chunks, as_tensor, encode_in_batches, mlp, pretrain_autoencoder
-from .pairing import has_missing_rows, missing_view_mask
+# mixed_modal_split lives with the pairing split (rho = 0) and is importable from here as well.
+from .pairing import MixedModalSplit, any_missing_rows, missing_view_mask, mixed_modal_split  # noqa: F401
 from .training import train_epochs
 
 __all__ = [
     "DM2C",
-    "MixedModalSplit",
-    "mixed_modal_split",
     "cycle_loss",
     "pair_translation_loss",
     "cycle_reconstruction_loss",
@@ -364,7 +361,7 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
             views = [check_array(V, f"X[{i}]", allow_nan_rows=True) for i, V in enumerate(_two_views(X))]
             present = missing_view_mask(views, ["X[0]", "X[1]"])  # also: one row per sample in both
             views = [V[p] for V, p in zip(views, present.T)]
-        elif _has_nan(X):
+        elif any_missing_rows(X):
             raise ValueError("X has NaN; all-NaN rows mark a missing view of a sample, so pass paired=True if row i "
                              "of X[0] and of X[1] is the same sample (the convention of mmc_teach.pairing).")
         else:
@@ -578,12 +575,6 @@ def _two_views(X: Any) -> list[Any]:
     return list(X)
 
 
-def _has_nan(X: Any) -> bool:
-    """Whether the views hold NaN (all-NaN rows mark a missing view; anything else check_array rejects)."""
-    return isinstance(X, Sequence) and not isinstance(X, (str, bytes)) and any(
-        has_missing_rows(V) for V in X)
-
-
 def _per_sample(codes: torch.Tensor, present: np.ndarray, unify: str) -> torch.Tensor:
     """One unified code per sample from the rows of Xa then Xb: its own code in the ``unify``
     space where it has that modality, else its translated code from the other one."""
@@ -592,86 +583,3 @@ def _per_sample(codes: torch.Tensor, present: np.ndarray, unify: str) -> torch.T
     own = 0 if unify == "a" else 1
     pick = np.where(present[:, own], rows[own], rows[1 - own])
     return codes[torch.as_tensor(pick, device=codes.device)]
-
-
-# --------------------------------------------------------------------------- the mixed-modal protocol
-
-
-@dataclass
-class MixedModalSplit:
-    """A mixed-modal train/test split: every pair keeps ONE of its two modalities.
-
-    ``train_views[m]`` holds the samples seen only in modality ``m`` (0 = first view, 1 = second),
-    ``train_labels[m]`` their classes and ``train_pairs[m]`` the row of the original paired dataset
-    each came from (so one can look at what was thrown away); likewise for ``test_*``.
-    """
-
-    train_views: list[np.ndarray]
-    train_labels: list[np.ndarray]
-    train_pairs: list[np.ndarray]
-    test_views: list[np.ndarray]
-    test_labels: list[np.ndarray]
-    test_pairs: list[np.ndarray]
-    view_names: list[str]
-    n_clusters: int
-
-
-def mixed_modal_split(
-    dataset: Any,
-    test_size: float = 1 / 3,
-    keep_first_prob: float = 0.5,
-    random_state: int = 0,
-) -> MixedModalSplit:
-    """The DM2C protocol (:cite:`jiang2019dm2c`): a stratified train/test split of a two-view
-    dataset, then each pair keeps only its first modality with probability ``keep_first_prob``,
-    else only its second. The official code drew both at random without a seed; here
-    ``random_state`` fixes them.
-
-    Parameters
-    ----------
-    dataset : MultiModalDataset
-        Any dataset with exactly two paired ``views`` and ``labels``.
-    test_size : float in (0, 1)
-        Fraction of pairs held out (stratified by class).
-    keep_first_prob : float in [0, 1]
-        Probability that a pair is kept as its first modality.
-    random_state : int
-        Seed of the split and of the coin flips.
-
-    Returns
-    -------
-    MixedModalSplit
-    """
-    from sklearn.model_selection import train_test_split
-
-    views = getattr(dataset, "views", None)
-    labels = getattr(dataset, "labels", None)
-    if views is None or labels is None:
-        raise TypeError("dataset must have .views (a list of arrays) and .labels, like a MultiModalDataset.")
-    if len(views) != 2:
-        raise ValueError(f"dataset has {len(views)} views; a mixed-modal split needs exactly 2.")
-    labels = np.asarray(labels)
-    if any(len(V) != len(labels) for V in views):
-        raise ValueError(f"dataset views must be paired with the labels; got rows {[len(V) for V in views]} and {len(labels)} labels.")
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size={test_size!r} must be a number in (0, 1).")
-    if isinstance(keep_first_prob, bool) or not isinstance(keep_first_prob, numbers.Real) or not 0.0 <= keep_first_prob <= 1.0:
-        raise ValueError(f"keep_first_prob={keep_first_prob!r} must be a number in [0, 1].")
-    rng = np.random.RandomState(random_state)
-    train_idx, test_idx = train_test_split(
-        np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=rng.randint(2**31 - 1)
-    )
-    parts = {}
-    for part, idx in (("train", np.sort(train_idx)), ("test", np.sort(test_idx))):
-        # One coin per pair: heads keeps the first modality, tails the second.
-        first = rng.random_sample(len(idx)) < keep_first_prob
-        kept = [idx[first], idx[~first]]
-        parts[part] = (
-            [np.asarray(V)[k] for V, k in zip(views, kept)],
-            [labels[k] for k in kept],
-            kept,
-        )
-    names = list(getattr(dataset, "view_names", None) or ["view 0", "view 1"])
-    return MixedModalSplit(
-        *parts["train"], *parts["test"], view_names=names, n_clusters=int(len(np.unique(labels)))
-    )

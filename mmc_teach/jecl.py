@@ -394,14 +394,16 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
             has_text = torch.as_tensor(mask, device=device)
             # None when every sample has its image: the paired model, computed exactly as without masks.
             has_image = None if image_mask.all() else torch.as_tensor(image_mask, device=device)
-            xi_own = xi if has_image is None else xi[has_image]  # the samples that have an image
+            # The samples that have each view; a view every sample has is not copied (memory O(data)).
+            xi_own = xi if has_image is None else xi[has_image]
+            xt_own = xt if mask.all() else xt[has_text]
             image_ae, text_ae = self._make_autoencoders(X_image.shape[1], X_text.shape[1], device)
             # Step 1 (paper, "Parameter initialization"): one denoising autoencoder per view, each
             # pretrained on the samples that have that view.
             pretrain = dict(batch_size=self.batch_size, lr=self.pretrain_lr, generator=generator, verbose=self.verbose)
             pretrain_history = {
                 "image": pretrain_autoencoder(image_ae, xi_own, epochs=self.pretrain_epochs, desc="pretrain image", **pretrain),
-                "text": pretrain_autoencoder(text_ae, xt[has_text], epochs=self.pretrain_epochs if mask.any() else 0,
+                "text": pretrain_autoencoder(text_ae, xt_own, epochs=self.pretrain_epochs if mask.any() else 0,
                                              desc="pretrain text", **pretrain),
             }
             # Step 2: k-means on each embedding, then put the text centres in image-cluster order.
@@ -412,7 +414,7 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
             text_centers = km_image.cluster_centers_  # placeholder when no sample has text
             if mask.sum() >= k:
                 km_text = KMeans(k, n_init=self.n_init, random_state=rng.randint(2**31 - 1), device=device)
-                km_text.fit(encode_in_batches(text_ae, xt[has_text]))
+                km_text.fit(encode_in_batches(text_ae, xt_own))
                 order = np.arange(k)
                 if self.align_clusters:  # on the samples that have both views (none: nothing to align)
                     both = mask & image_mask

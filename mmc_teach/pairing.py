@@ -3,7 +3,7 @@
 Paired methods (JECL, CMMC) see every sample in both modalities; DM2C sees every sample in one.
 Real data sits in between: a fraction rho of the samples has both views, the rest one.
 :func:`pairing_split` makes such data from a paired data set: rho = 1 keeps every pair, and rho = 0
-is DM2C's mixed-modal split (:func:`mmc_teach.dm2c.mixed_modal_split`) exactly.
+is DM2C's mixed-modal split (:func:`mixed_modal_split`, every sample keeps one view) exactly.
 
 **Convention for a missing view.** All views keep one row per sample; a sample that lacks view v has
 an all-NaN row in view v. :func:`missing_view_mask` (all views) and :func:`observed_rows` (one view)
@@ -17,6 +17,7 @@ train its translation. Chapter ``book/09_pairing.ipynb`` compares them along the
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,12 @@ def has_missing_rows(X: Any) -> bool:
     """Whether ``X`` is a dense 2-D float array holding NaN: then the missing-view convention applies
     (:func:`observed_rows` tells which rows are missing and rejects partly-NaN ones)."""
     return isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind == "f" and bool(np.isnan(X).any())
+
+
+def any_missing_rows(views: Any) -> bool:
+    """Whether a list of views uses the convention: some view is a float array holding NaN."""
+    return isinstance(views, Sequence) and not isinstance(views, (str, bytes)) and any(
+        has_missing_rows(V) for V in views)
 
 
 def observed_rows(X: Any, name: str = "the view") -> np.ndarray:
@@ -112,6 +119,86 @@ def aligned_per_view_kmeans(views: list[np.ndarray], n_clusters: int, *, n_init:
 
 
 @dataclass
+class MixedModalSplit:
+    """A mixed-modal train/test split: every pair keeps ONE of its two modalities.
+
+    ``train_views[m]`` holds the samples seen only in modality ``m`` (0 = first view, 1 = second),
+    ``train_labels[m]`` their classes and ``train_pairs[m]`` the row of the original paired dataset
+    each came from (so one can look at what was thrown away); likewise for ``test_*``.
+    """
+
+    train_views: list[np.ndarray]
+    train_labels: list[np.ndarray]
+    train_pairs: list[np.ndarray]
+    test_views: list[np.ndarray]
+    test_labels: list[np.ndarray]
+    test_pairs: list[np.ndarray]
+    view_names: list[str]
+    n_clusters: int
+
+
+def mixed_modal_split(
+    dataset: Any,
+    test_size: float = 1 / 3,
+    keep_first_prob: float = 0.5,
+    random_state: int = 0,
+) -> MixedModalSplit:
+    """The DM2C protocol (:cite:`jiang2019dm2c`), rho = 0 of :func:`pairing_split`: a stratified train/test split of a two-view
+    dataset, then each pair keeps only its first modality with probability ``keep_first_prob``,
+    else only its second. The official code drew both at random without a seed; here
+    ``random_state`` fixes them.
+
+    Parameters
+    ----------
+    dataset : MultiModalDataset
+        Any dataset with exactly two paired ``views`` and ``labels``.
+    test_size : float in (0, 1)
+        Fraction of pairs held out (stratified by class).
+    keep_first_prob : float in [0, 1]
+        Probability that a pair is kept as its first modality.
+    random_state : int
+        Seed of the split and of the coin flips.
+
+    Returns
+    -------
+    MixedModalSplit
+    """
+    from sklearn.model_selection import train_test_split
+
+    views = getattr(dataset, "views", None)
+    labels = getattr(dataset, "labels", None)
+    if views is None or labels is None:
+        raise TypeError("dataset must have .views (a list of arrays) and .labels, like a MultiModalDataset.")
+    if len(views) != 2:
+        raise ValueError(f"dataset has {len(views)} views; a mixed-modal split needs exactly 2.")
+    labels = np.asarray(labels)
+    if any(len(V) != len(labels) for V in views):
+        raise ValueError(f"dataset views must be paired with the labels; got rows {[len(V) for V in views]} and {len(labels)} labels.")
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size={test_size!r} must be a number in (0, 1).")
+    if isinstance(keep_first_prob, bool) or not isinstance(keep_first_prob, numbers.Real) or not 0.0 <= keep_first_prob <= 1.0:
+        raise ValueError(f"keep_first_prob={keep_first_prob!r} must be a number in [0, 1].")
+    rng = np.random.RandomState(random_state)
+    train_idx, test_idx = train_test_split(
+        np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=rng.randint(2**31 - 1)
+    )
+    parts = {}
+    for part, idx in (("train", np.sort(train_idx)), ("test", np.sort(test_idx))):
+        # One coin per pair: heads keeps the first modality, tails the second.
+        first = rng.random_sample(len(idx)) < keep_first_prob
+        kept = [idx[first], idx[~first]]
+        parts[part] = (
+            [np.asarray(V)[k] for V, k in zip(views, kept)],
+            [labels[k] for k in kept],
+            kept,
+        )
+    names = list(getattr(dataset, "view_names", None) or ["view 0", "view 1"])
+    return MixedModalSplit(
+        *parts["train"], *parts["test"], view_names=names, n_clusters=int(len(np.unique(labels)))
+    )
+
+
+@dataclass
 class PairingSplit:
     """A train/test split where a fraction of the samples keeps both views and the rest one.
 
@@ -157,8 +244,6 @@ def pairing_split(dataset: Any, paired_fraction: float, test_size: float = 1 / 3
     if (isinstance(paired_fraction, bool) or not isinstance(paired_fraction, numbers.Real)
             or not 0.0 <= paired_fraction <= 1.0):
         raise ValueError(f"paired_fraction={paired_fraction!r} must be a number in [0, 1].")
-    from .dm2c import mixed_modal_split
-
     mixed = mixed_modal_split(dataset, test_size=test_size, keep_first_prob=0.5, random_state=random_state)
     views = []
     for v, V in enumerate(dataset.views):

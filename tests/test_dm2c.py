@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from mmc_teach._base import NonFiniteLossError
-from mmc_teach.dm2c import mixed_modal_split
+from mmc_teach.pairing import mixed_modal_split
 from mmc_teach.dm2c import (DM2C, clip_weights, critic_loss, cycle_loss, cycle_reconstruction_loss, gradient_penalty,
                             make_critic)
 from mmc_teach.labs import critic_landscape

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mmc_teach.dm2c import mixed_modal_split
-from mmc_teach.pairing import missing_view_mask, pairing_split
+from mmc_teach.pairing import missing_view_mask, mixed_modal_split, pairing_split
 
 
 def paired_data(n=120, seed=0):
@@ -171,3 +170,23 @@ def test_has_missing_rows_says_when_the_convention_applies():
     assert not has_missing_rows(np.ones((3, 2), dtype=int))       # integers cannot be missing
     assert not has_missing_rows(np.array([np.nan, 1.0]))          # not a 2-D view
     assert not has_missing_rows([[np.nan, 1.0]])                  # not an array: the estimators' checks decide
+
+
+def test_mixed_modal_split_is_one_object_in_dm2c_and_pairing():
+    # It moved next to the pairing split (its rho = 0); chapters and older code import it from dm2c.
+    import mmc_teach.dm2c as dm2c
+    import mmc_teach.pairing as pairing
+
+    assert dm2c.mixed_modal_split is pairing.mixed_modal_split
+    assert dm2c.MixedModalSplit is pairing.MixedModalSplit
+
+
+def test_any_missing_rows_over_a_list_of_views():
+    from mmc_teach.pairing import any_missing_rows
+
+    full, holed = np.zeros((3, 2)), np.zeros((3, 2))
+    holed[1] = np.nan
+    assert not any_missing_rows([full, full])
+    assert any_missing_rows([full, holed])
+    assert not any_missing_rows(holed)  # one array is not a list of views
+    assert not any_missing_rows("ab")
