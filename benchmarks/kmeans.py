@@ -17,11 +17,16 @@ Printed per size:
   ``algorithm="lloyd"`` (no bounds) is timed on the first seeds too, to show what the bounds buy;
 - the mean over the seeds of the inertia ratio ours / scikit-learn (< 1: ours found a lower
   objective) and the mean iterations (the libraries draw different seeds, so single runs differ);
+  the ratio of the mean inertias with its standard error, because unpaired runs differ by chance;
+- where a difference comes from: the inertia ratio when both run to convergence from the same
+  centres (the iterations alone), and the ratio of the k-means++ potentials alone (the seeding),
+  over more draws than full fits (``SEEDING_DRAWS``), with its standard error;
 - the Lloyd loop alone: both start from the same centres (scikit-learn's k-means++) and run at
   most 10 iterations with ``tol=0`` (median of 3), so the time ratio compares the loops, fixed
   costs (validation, centring, the final inertia) included.
 
-Then the peak memory of one fit at 10^6 points, each in a fresh process, at the default
+``--device cuda`` runs ours on a GPU (the data passed as NumPy arrays, so every fit includes the
+copy to the device) against scikit-learn on the CPU threads. Then the peak memory of one fit at 10^6 points, each in a fresh process, at the default
 ``chunk_size`` and at an eighth of it: the distance blocks are ``chunk x n_init x k`` floats, and the
 rest grows with n only (the data copies, the labels and the bounds), never with ``n x k``.
 """
@@ -46,11 +51,14 @@ from mmc_teach.kmeans import _BLOCK_ELEMENTS, KMeans
 # name, n, d, k, n_init, seeds timed with both libraries, seeds timed with algorithm="lloyd"
 SIZES = {
     "cub10": ("CUB-10 image", 600, 1024, 10, 10, 10, 3),
-    "mnist_usps": ("MNIST-USPS concat", 5000, 1568, 10, 10, 10, 3),
-    "blobs_200k": ("blobs", 200_000, 64, 50, 1, 10, 3),
-    "blobs_1m": ("blobs", 1_000_000, 32, 100, 1, 10, 3),
-    "codebook": ("blobs (codebook)", 100_000, 256, 1000, 1, 5, 2),
+    "mnist_usps": ("MNIST-USPS concat", 5000, 1568, 10, 10, 20, 3),
+    "blobs_200k": ("blobs", 200_000, 64, 50, 1, 20, 3),
+    "blobs_1m": ("blobs", 1_000_000, 32, 100, 1, 20, 3),
+    "codebook": ("blobs (codebook)", 100_000, 256, 1000, 1, 10, 2),
 }
+# k-means++ alone, draws per library: cheaper than full fits, so more of them (the codebook's k = 1000
+# seeding is most of its fit time).
+SEEDING_DRAWS = {"cub10": 40, "mnist_usps": 40, "blobs_200k": 20, "blobs_1m": 20, "codebook": 10}
 
 
 def data(key: str) -> tuple[np.ndarray, int]:
@@ -70,6 +78,40 @@ def blobs(n: int, d: int, k: int) -> np.ndarray:
     X *= 4.0
     X += centres[rng.integers(0, k, size=n)]
     return X
+
+
+def ratio_of_means(ours: list[float], theirs: list[float]) -> tuple[float, float]:
+    """``mean(ours) / mean(theirs)`` and its standard error (delta method; independent draws).
+
+    The two libraries draw different random numbers, so single runs are not paired: a mean ratio
+    within about two standard errors of 1 is what two equally good seedings give.
+    """
+    a, b = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    ratio = a.mean() / b.mean()
+    rel_var = a.var(ddof=1) / (len(a) * a.mean() ** 2) + b.var(ddof=1) / (len(b) * b.mean() ** 2)
+    return float(ratio), float(ratio * np.sqrt(rel_var))
+
+
+def seeding_potentials(X: np.ndarray, k: int, draws: int) -> dict[str, list[float]]:
+    """Inertia of the k-means++ centres alone (no Lloyd step), ours and scikit-learn's, per draw."""
+    from mmc_teach.kmeans import kmeans_plusplus
+
+    centred = X - X.mean(0)
+    Xt = torch.from_numpy(centred)
+    x_sq = (centred.astype(np.float64) ** 2).sum(1)
+
+    def potential(centres: np.ndarray) -> float:
+        c = centres.astype(np.float64)
+        best = np.full(len(X), np.inf)
+        for s in range(0, len(X), 20_000):  # exact float64 distances, chunked
+            block = centred[s : s + 20_000].astype(np.float64)
+            d = x_sq[s : s + 20_000, None] - 2 * block @ c.T + (c**2).sum(1)[None]
+            best[s : s + 20_000] = d.min(1)
+        return float(np.clip(best, 0, None).sum())
+
+    ours = [potential(kmeans_plusplus(Xt, k, np.random.RandomState(seed))[0].numpy()) for seed in range(draws)]
+    theirs = [potential(sk_kmeans_plusplus(centred, k, random_state=seed)[0]) for seed in range(draws)]
+    return {"ours": ours, "sklearn": theirs}
 
 
 def timed(fn):
@@ -111,6 +153,7 @@ def memory_rows(threads: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where mmc_teach.KMeans runs (e.g. cuda); scikit-learn runs on the CPU")
     parser.add_argument("--sizes", default=",".join(SIZES), help=f"comma-separated, of {', '.join(SIZES)}")
     parser.add_argument("--seeds-scale", type=float, default=1.0, help="multiply every seed count (quick runs)")
     parser.add_argument("--no-memory", action="store_true")
@@ -121,7 +164,7 @@ def main() -> None:
     rows = []
     with threadpool_limits(limits=args.threads):
         small = np.random.RandomState(0).rand(500, 8).astype(np.float32)  # warm-up: thread pools, lazy imports
-        KMeans(3, n_init=1, random_state=0, device="cpu").fit(small)
+        KMeans(3, n_init=1, random_state=0, device=args.device).fit(small)
         SKKMeans(3, n_init=1, random_state=0).fit(small)
         for key in args.sizes.split(","):
             name, n, d, k, n_init, n_seeds, n_plain = SIZES[key]
@@ -129,22 +172,29 @@ def main() -> None:
             X, k = data(key)
             runs = {"ours": [], "sklearn": [], "ours_lloyd": []}
             for seed in range(n_seeds):
-                t, km = timed(lambda: KMeans(k, n_init=n_init, random_state=seed, device="cpu").fit(X))
+                t, km = timed(lambda: KMeans(k, n_init=n_init, random_state=seed, device=args.device).fit(X))
                 runs["ours"].append((t, km.inertia_, km.n_iter_))
                 t, sk = timed(lambda: SKKMeans(k, n_init=n_init, random_state=seed).fit(X))
                 runs["sklearn"].append((t, float(sk.inertia_), int(sk.n_iter_)))
                 if seed < n_plain:
-                    t, plain = timed(lambda: KMeans(k, n_init=n_init, random_state=seed, algorithm="lloyd", device="cpu").fit(X))
+                    t, plain = timed(lambda: KMeans(k, n_init=n_init, random_state=seed, algorithm="lloyd", device=args.device).fit(X))
                     assert np.array_equal(plain.labels_, km.labels_), "the bounds changed a label"
                     runs["ours_lloyd"].append((t, plain.inertia_, plain.n_iter_))
             # the Lloyd loop alone, from the same start
             start = sk_kmeans_plusplus(X - X.mean(0), k, random_state=0)[0] + X.mean(0)
             loop_ours = statistics.median(
-                timed(lambda: KMeans(k, init=start, max_iter=10, tol=0.0, device="cpu").fit(X))[0] for _ in range(3))
+                timed(lambda: KMeans(k, init=start, max_iter=10, tol=0.0, device=args.device).fit(X))[0] for _ in range(3))
             loop_sk = statistics.median(
                 timed(lambda: SKKMeans(k, init=start, n_init=1, max_iter=10, tol=0.0).fit(X))[0] for _ in range(3))
+            # Where a difference in inertia comes from: the iterations (both from the same start,
+            # run to convergence: ratio ~1 if the loops agree) or the seeding (its potential alone).
+            same_start = (KMeans(k, init=start, device=args.device).fit(X).inertia_
+                          / float(SKKMeans(k, init=start, n_init=1).fit(X).inertia_))
+            seeding = seeding_potentials(X, k, max(2, round(SEEDING_DRAWS[key] * args.seeds_scale)))
             med = {lib: statistics.median(r[0] for r in v) for lib, v in runs.items()}
             ratios = [o[1] / s[1] for o, s in zip(runs["ours"], runs["sklearn"])]
+            of_means, of_means_se = ratio_of_means([r[1] for r in runs["ours"]], [r[1] for r in runs["sklearn"]])
+            seeding_ratio, seeding_se = ratio_of_means(seeding["ours"], seeding["sklearn"])
             row = {
                 "key": key, "dataset": f"{name} ({n:,} x {d})", "n": n, "d": d, "k": k, "n_init": n_init,
                 "seeds": n_seeds, "median_s": med,
@@ -154,6 +204,10 @@ def main() -> None:
                 / statistics.median(r[0] for r in runs["ours"][: len(runs["ours_lloyd"])]),
                 "inertia_ratio_mean": float(np.mean(ratios)), "inertia_ratio_min": float(min(ratios)),
                 "inertia_ratio_max": float(max(ratios)),
+                "inertia_ratio_of_means": of_means, "inertia_ratio_of_means_se": of_means_se,
+                "same_start_inertia_ratio": same_start,
+                "seeding_potential_ratio": seeding_ratio, "seeding_potential_ratio_se": seeding_se,
+                "seeding_potentials": seeding,
                 "iterations_mean": {lib: float(np.mean([r[2] for r in v])) for lib, v in runs.items() if lib != "ours_lloyd"},
                 "loop_time_ratio": loop_ours / loop_sk,
                 "runs": {lib: [{"seconds": t, "inertia": i, "n_iter": it} for t, i, it in v] for lib, v in runs.items()},
@@ -163,13 +217,16 @@ def main() -> None:
                   f"scikit-learn {med['sklearn']:.2f} s, time ratio {row['time_ratio']:.2f} "
                   f"(without bounds {row['time_ratio_lloyd']:.2f}; the bounds are {row['bounds_speedup']:.1f}x faster); "
                   f"inertia ratio mean {row['inertia_ratio_mean']:.4f} (range {row['inertia_ratio_min']:.4f}-"
-                  f"{row['inertia_ratio_max']:.4f}); iterations {row['iterations_mean']['ours']:.1f} vs "
+                  f"{row['inertia_ratio_max']:.4f}), ratio of the mean inertias {of_means:.4f} +- {of_means_se:.4f} "
+                  f"(standard error); from the same start {same_start:.5f}; k-means++ alone, {len(seeding['ours'])} "
+                  f"draws each: potential ratio {seeding_ratio:.4f} +- {seeding_se:.4f}; "
+                  f"iterations {row['iterations_mean']['ours']:.1f} vs "
                   f"{row['iterations_mean']['sklearn']:.1f}; same start, 10 iterations: time ratio "
                   f"{row['loop_time_ratio']:.2f}", flush=True)
     memory = [] if args.no_memory else memory_rows(args.threads)
     print(f"load average {load_average()} at the end", flush=True)
     if args.out:
-        write_json({"threads": args.threads, "device": "cpu", "torch": torch.__version__,
+        write_json({"threads": args.threads, "device": args.device, "torch": torch.__version__,
                     "sklearn": __import__("sklearn").__version__, "rows": rows, "memory": memory}, args.out)
 
 
