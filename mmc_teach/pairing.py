@@ -143,8 +143,9 @@ def mixed_modal_split(
     keep_first_prob: float = 0.5,
     random_state: int = 0,
 ) -> MixedModalSplit:
-    """The DM2C protocol (:cite:`jiang2019dm2c`), rho = 0 of :func:`pairing_split`: a stratified train/test split of a two-view
-    dataset, then each pair keeps only its first modality with probability ``keep_first_prob``,
+    """The DM2C protocol (:cite:`jiang2019dm2c`), rho = 0 of :func:`mmc_teach.pairing.pairing_split`:
+    a stratified train/test split of a two-view dataset, then each pair keeps only its first modality
+    with probability ``keep_first_prob``,
     else only its second. The official code drew both at random without a seed; here
     ``random_state`` fixes them.
 
