@@ -15,12 +15,26 @@ Per data set and seed (0..4 by default):
 - ``DEC`` and ``IDEC``: ``DEC(k, autoencoder=ae, pretrain_epochs=0, random_state=seed)``, i.e. the
   library defaults for the clustering phase.
 
+The papers' own data (``--datasets usps_9298 mnist_test``, results in
+``results/dec_reproduction.jsonl``): all 9,298 USPS digits at 16 x 16 and the 10,000 MNIST test
+digits, the sets of the DEC/IDEC papers' tables. ``--recipe`` picks the settings:
+
+- ``default``: :class:`mmc_teach.DEC`'s defaults, pixels in [0, 1];
+- ``paper``: :attr:`mmc_teach.DEC.PAPER_RECIPE` (DEC-keras's settings) with DEC-keras's input
+  scaling (USPS: pixels - 0.5; MNIST: pixels in [0, 1]);
+- one lever changed from ``paper`` (``steps``, ``width-1000``, ``sgd-pretrain``, ``init-torch``,
+  ``init-variance-scaling``, ``adam-clustering``, ``scale-unit``, ``scale-255``, ``scale-dec``,
+  ``noise-0.2``): the table "what a DEC reproduction needs" of chapter 4. ``steps`` pretrains
+  one autoencoder for 40,000 gradient steps and scores AE + k-means and DEC at 2k (rounded to
+  whole passes), 3k, 10k, 20k and 40k steps.
+
 Wall times: ``pretrain`` is reported once; the times of DEC and IDEC are their clustering phases
 (add the pretraining for a from-scratch ``DEC(k).fit``).
 
 Usage::
 
     python benchmarks/dec.py [--seeds 0 1 2 3 4] [--datasets mnist_usps usps cub10] [--out FILE] [--threads 2]
+    python benchmarks/dec.py --datasets usps_9298 --recipe paper --threads 1   # the papers' data
     python benchmarks/dec.py --summary FILE     # print the table of a (partial) results file
 
 Every finished run is appended to ``--out`` as one JSON line, so a long run can be summarised
@@ -42,67 +56,139 @@ from mmc_teach import DEC, IDEC, KMeans
 from mmc_teach._base import seeded
 from mmc_teach.datasets import load
 from mmc_teach.metrics import evaluate
-from mmc_teach.nn import MLPAutoencoder, as_tensor, encode_in_batches, pretrain_autoencoder
+from mmc_teach._base import NonFiniteLossError, n_minibatches
+from mmc_teach.nn import (
+    MLPAutoencoder,
+    as_tensor,
+    encode_in_batches,
+    initialize_weights,
+    make_optimizer,
+    pretrain_autoencoder,
+)
 
 METRICS = ("acc", "nmi", "ari")
 METHODS = ("k-means (input)", "AE + k-means", "DEC", "IDEC")
 # CUB-10 has only 600 samples (3 mini-batches per pass): more passes give the autoencoder a
 # comparable number of updates.
-OVERRIDES = {"mnist_usps": {}, "usps": {}, "cub10": {"pretrain_epochs": 300}}
+OVERRIDES = {"mnist_usps": {}, "usps": {}, "cub10": {"pretrain_epochs": 300}, "usps_9298": {}, "mnist_test": {}}
 # name -> (data set, view)
-SOURCES = {"mnist_usps": ("mnist_usps", 0), "usps": ("mnist_usps", 1), "cub10": ("cub10", 0)}
+SOURCES = {
+    "mnist_usps": ("mnist_usps", 0), "usps": ("mnist_usps", 1), "cub10": ("cub10", 0),
+    "usps_9298": ("usps", 0), "mnist_test": ("mnist_test", 0),
+}
+PAPERS_DATA = ("usps_9298", "mnist_test")
+REPRODUCTION_OUT = Path(__file__).resolve().parent / "results" / "dec_reproduction.jsonl"
+
+# Input scalings of the pixels in [0, 1] that the loaders return.
+SCALINGS = {
+    "unit": lambda X: X,
+    "centred": lambda X: X - 0.5,  # DEC-keras halves USPS pixels stored in [-1, 1]
+    "255": lambda X: X * 255.0,  # what a user who forgets to scale passes
+    "dec": lambda X: X * 255.0 * 0.02,  # DEC's original code multiplies 0..255 pixels by 0.02
+}
+# DEC-keras reads USPS in [-0.5, 0.5] and MNIST in [0, 1].
+PAPER_SCALING = {"usps_9298": "centred", "mnist_test": "unit"}
+# One lever changed from the paper recipe: (DEC parameters, input scaling or None for the paper's).
+LEVERS = {
+    "paper": ({}, None),
+    "width-1000": ({"hidden_dims": (500, 500, 1000, 10)}, None),
+    "sgd-pretrain": ({"pretrain_optimizer": "sgd", "pretrain_lr": 1.0}, None),
+    "init-torch": ({"init": "torch"}, None),
+    "init-variance-scaling": ({"init": "variance_scaling"}, None),
+    "adam-clustering": ({"optimizer": "adam", "lr": 1e-3, "update_interval": None, "epochs": 50}, None),
+    "noise-0.2": ({"noise": 0.2}, None),
+    "scale-unit": ({}, "unit"),
+    "scale-255": ({}, "255"),
+    "scale-dec": ({}, "dec"),
+}
+STEP_CHECKPOINTS = (3000, 10000, 20000, 40000)
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "dec.jsonl"
 
 
-def run_seed(name: str, seed: int, out: Path) -> None:
+# The parameters of the clustering phase, passed to DEC/IDEC with the pretrained autoencoder.
+CLUSTERING = ("epochs", "update_interval", "tol", "lr", "optimizer", "momentum", "batch_size", "alpha", "n_init")
+
+
+def recipe(name: str, recipe_name: str) -> tuple[dict, str]:
+    """DEC parameters and input scaling of a recipe (see the module docstring)."""
+    if recipe_name == "default":
+        return {**DEC().get_params(), **OVERRIDES[name]}, "unit"
+    changes, scaling = LEVERS["paper" if recipe_name == "steps" else recipe_name]
+    return {**DEC().get_params(), **DEC.PAPER_RECIPE, **changes}, scaling or PAPER_SCALING[name]
+
+
+def run_seed(name: str, seed: int, out: Path, recipe_name: str = "default") -> None:
     dataset, view = SOURCES[name]
     data = load(dataset)
-    X, y, k = data.views[view], data.labels, data.n_clusters
-    params = {**DEC().get_params(), **OVERRIDES[name]}
+    params, scaling = recipe(name, recipe_name)
+    X, y, k = SCALINGS[scaling](data.views[view]), data.labels, data.n_clusters
     device = torch.device("cpu")
+    described = {} if name not in PAPERS_DATA else {"recipe": recipe_name, "scaling": scaling}
 
     def record(method: str, labels: np.ndarray, seconds: float, **extra) -> None:
         scores = {m: v for m, v in evaluate(y, labels).items() if m in METRICS}
-        row = {"dataset": name, "seed": seed, "method": method, **scores, "seconds": seconds, **extra}
+        row = {"dataset": name, "seed": seed, "method": method, **described, **scores, "seconds": seconds, **extra}
         with out.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
-        print(f"{name:10s} seed {seed}  {method:16s} " + "  ".join(f"{m} {scores[m]:.3f}" for m in METRICS) + f"  {seconds:7.1f} s", flush=True)
+        print(f"{name:10s} seed {seed} {recipe_name:12s} {method:16s} " + "  ".join(f"{m} {scores[m]:.3f}" for m in METRICS)
+              + f"  {seconds:7.1f} s", flush=True)
 
-    t = time.perf_counter()
-    km = KMeans(k, n_init=20, random_state=seed, device="cpu").fit(X)
-    record("k-means (input)", km.labels_, time.perf_counter() - t)
-
-    t = time.perf_counter()
-    Xt = as_tensor(X, device)
-    with seeded(seed) as generator:
-        ae = MLPAutoencoder(X.shape[1], params["hidden_dims"])
-        history = pretrain_autoencoder(
-            ae, Xt, epochs=params["pretrain_epochs"], batch_size=params["batch_size"],
-            lr=params["pretrain_lr"], noise=params["noise"], generator=generator,
-        )
-    pretrain_s = time.perf_counter() - t
-    z = encode_in_batches(ae, Xt)
-    t = time.perf_counter()
-    km = KMeans(k, n_init=20, random_state=seed, device="cpu").fit(z)
-    record("AE + k-means", km.labels_, time.perf_counter() - t, pretrain_seconds=pretrain_s,
-           final_reconstruction=history[-1]["reconstruction"])
-
-    for cls in (DEC, IDEC):
+    if recipe_name == "default":  # k-means does not depend on the recipe (nor on a shift or scale of X)
         t = time.perf_counter()
-        est = cls(k, autoencoder=ae, pretrain_epochs=0, random_state=seed, device="cpu",
-                  **{p: v for p, v in OVERRIDES[name].items() if p != "pretrain_epochs"}).fit(X, y)
-        # y only fills the monitoring columns of history_ (never the loss); kept to show the curves.
-        record(cls.__name__, est.labels_, time.perf_counter() - t, pretrain_seconds=pretrain_s,
-               epochs_run=est.n_iter_, converged=est.converged_,
-               acc_curve=[round(h["acc"], 4) for h in est.history_])
+        km = KMeans(k, n_init=20, random_state=seed, device="cpu").fit(X)
+        record("k-means (input)", km.labels_, time.perf_counter() - t)
+
+    Xt = as_tensor(X, device)
+    per_pass = n_minibatches(len(X), params["batch_size"])
+    checkpoints = [params["pretrain_epochs"]]  # in passes over the data
+    if recipe_name == "steps":
+        checkpoints += [-(-steps // per_pass) for steps in STEP_CHECKPOINTS]
+    methods = (DEC, IDEC) if recipe_name in ("default", "paper") or name not in PAPERS_DATA else (DEC,)
+    with seeded(seed) as generator:
+        ae = initialize_weights(MLPAutoencoder(X.shape[1], params["hidden_dims"]), params["init"])
+        optimizer = make_optimizer(params["pretrain_optimizer"], ae.parameters(), params["pretrain_lr"], params["momentum"])
+        done, pretrain_s = 0, 0.0
+        for epochs in checkpoints:
+            t = time.perf_counter()
+            steps = {"pretrain_steps": epochs * per_pass} if name in PAPERS_DATA else {}
+            try:
+                history = pretrain_autoencoder(
+                    ae, Xt, epochs=epochs - done, batch_size=params["batch_size"], noise=params["noise"],
+                    optimizer=optimizer, generator=generator,
+                )
+            except NonFiniteLossError as exc:  # a lever that diverges is a result too (SGD with lr 1)
+                row = {"dataset": name, "seed": seed, "method": "AE + k-means", **described, **steps, "diverged": str(exc)}
+                with out.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                print(f"{name:10s} seed {seed} {recipe_name:12s} pretraining diverged: {exc}", flush=True)
+                return
+            pretrain_s += time.perf_counter() - t
+            done = epochs
+            z = encode_in_batches(ae, Xt)
+            t = time.perf_counter()
+            km = KMeans(k, n_init=20, random_state=seed, device="cpu").fit(z)
+            record("AE + k-means", km.labels_, time.perf_counter() - t, pretrain_seconds=pretrain_s,
+                   final_reconstruction=history[-1]["reconstruction"] if history else None, **steps)
+            for cls in methods:
+                t = time.perf_counter()
+                est = cls(k, autoencoder=ae, pretrain_epochs=0, random_state=seed, device="cpu",
+                          **{p: params[p] for p in CLUSTERING}).fit(X, y)
+                # y only fills the monitoring columns of history_ (never the loss); kept to show the curves.
+                record(cls.__name__, est.labels_, time.perf_counter() - t, pretrain_seconds=pretrain_s,
+                       epochs_run=est.n_iter_, converged=est.converged_,
+                       acc_curve=[round(h["acc"], 4) for h in est.history_], **steps)
 
 
 def summary(path: Path) -> str:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    lines = ["| data | method | seeds | ACC | NMI | ARI | wall s |", "|---|---|---|---|---|---|---|"]
-    for name in dict.fromkeys(r["dataset"] for r in rows):
+    diverged = [r for r in rows if "diverged" in r]
+    rows = [r for r in rows if "diverged" not in r]
+    lines = ["| data | recipe | pretraining steps | method | seeds | ACC | NMI | ARI | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+    groups = dict.fromkeys((r["dataset"], r.get("recipe", "default"), r.get("pretrain_steps")) for r in rows)
+    for name, recipe_name, steps in groups:
         for method in METHODS:
-            sel = [r for r in rows if r["dataset"] == name and r["method"] == method]
+            sel = [r for r in rows if (r["dataset"], r.get("recipe", "default"), r.get("pretrain_steps")) == (name, recipe_name, steps)
+                   and r["method"] == method]
             if not sel:
                 continue
             cells = [f"{np.mean([r[m] for r in sel]):.3f} ± {np.std([r[m] for r in sel]):.3f}" for m in METRICS]
@@ -112,7 +198,8 @@ def summary(path: Path) -> str:
                 wall = f"{secs:.0f} (+{pre:.0f} pretrain)"
             else:
                 wall = f"{secs:.1f}"
-            lines.append(f"| {name} | {method} | {len(sel)} | " + " | ".join(cells) + f" | {wall} |")
+            lines.append(f"| {name} | {recipe_name} | {steps or ''} | {method} | {len(sel)} | " + " | ".join(cells) + f" | {wall} |")
+    lines += [f"{r['dataset']} {r.get('recipe')} seed {r['seed']}: pretraining diverged" for r in diverged]
     return "\n".join(lines)
 
 
@@ -120,19 +207,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--datasets", nargs="+", default=["mnist_usps", "usps", "cub10"], choices=sorted(OVERRIDES))
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--recipe", default="default", choices=["default", "steps", *LEVERS],
+                        help="settings on the papers' own data (usps_9298, mnist_test); see the module docstring")
+    parser.add_argument("--out", type=Path, default=None, help=f"default {DEFAULT_OUT.name}; {REPRODUCTION_OUT.name} for usps_9298 and mnist_test")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--summary", type=Path, default=None, help="only print the table of this results file")
     args = parser.parse_args()
+    if args.recipe != "default" and set(args.datasets) - set(PAPERS_DATA):
+        parser.error(f"--recipe {args.recipe} applies to {PAPERS_DATA} only")
     if args.summary is not None:
         print(summary(args.summary))
         return
     torch.set_num_threads(args.threads)
+    args.out = args.out or (REPRODUCTION_OUT if set(args.datasets) <= set(PAPERS_DATA) else DEFAULT_OUT)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} threads", flush=True)
     for name in args.datasets:
         for seed in args.seeds:
-            run_seed(name, seed, args.out)
+            run_seed(name, seed, args.out, args.recipe)
     print(summary(args.out))
 
 

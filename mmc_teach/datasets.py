@@ -2,7 +2,7 @@
 
 >>> from mmc_teach.datasets import load, available     # doctest: +SKIP
 >>> available()                                          # doctest: +SKIP
-['wikipedia', 'pascal_sentences', 'bdgp', 'cub10', 'mnist_usps', 'caltech2v', 'mfeat']
+['wikipedia', 'pascal_sentences', 'bdgp', 'cub10', 'mnist_usps', 'caltech2v', 'mfeat', 'usps', 'mnist_test']
 >>> ds = load("wikipedia")                               # doctest: +SKIP
 >>> ds
 MultiModalDataset('wikipedia', n_samples=2866, n_clusters=10, views={image: 128, text: 10}, texts=yes)
@@ -578,6 +578,60 @@ def _load_mnist_usps(get: Callable, get_many: Callable, text_features: str | Non
     )
 
 
+def _load_usps(get: Callable, get_many: Callable, text_features: str | None, texts: bool) -> MultiModalDataset:
+    try:
+        import h5py
+    except ImportError as exc:  # a dependency of the package; only a hand-made environment lacks it
+        raise ImportError("Loading 'usps' needs h5py (a dependency of mmc_teach): pip install h5py") from exc
+
+    path = get("usps/usps.h5")
+    try:
+        with h5py.File(path, "r") as fh:
+            split = {name: (fh[name]["data"][:], fh[name]["target"][:]) for name in ("train", "test")}
+    except (OSError, KeyError) as exc:  # the checksum matched, so only a changed registry gets here
+        raise DataIntegrityError(f"usps: {path} is not the expected HDF5 file ({exc}).") from exc
+    images = np.vstack([split["train"][0], split["test"][0]])
+    labels = np.concatenate([split["train"][1], split["test"][1]])
+    return MultiModalDataset(
+        "usps", [_f32(images)], _labels(labels, 0), ["usps"], [str(d) for d in range(10)],
+        description=(
+            "USPS handwritten digits (Hull, 1994): all 9298 digits, the 7291 training digits then the 2007 test "
+            "digits, native 16 x 16 pixels in [0, 1], row by row (x.reshape(16, 16) is the upright image). "
+            "The set of the DEC/IDEC papers' USPS rows."
+        ),
+        citation="hull1994usps",
+    )
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    """An IDX file (LeCun's MNIST format, gzip-compressed): a big-endian header, then uint8 data."""
+    import gzip
+
+    raw = gzip.decompress(path.read_bytes())
+    n_dims = magic & 0xFF
+    header = np.frombuffer(raw, dtype=">i4", count=1 + n_dims)
+    if header[0] != magic:
+        raise DataIntegrityError(f"{path.name}: IDX magic number {header[0]}, expected {magic}.")
+    shape = tuple(int(d) for d in header[1:])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 * (1 + n_dims)).reshape(shape)
+
+
+def _load_mnist_test(get: Callable, get_many: Callable, text_features: str | None, texts: bool) -> MultiModalDataset:
+    images = _read_idx(get("mnist_test/t10k-images-idx3-ubyte.gz"), 2051)  # (10000, 28, 28) uint8
+    labels = _read_idx(get("mnist_test/t10k-labels-idx1-ubyte.gz"), 2049)
+    if len(images) != len(labels):
+        raise DataIntegrityError(f"mnist_test: {len(images)} images but {len(labels)} labels.")
+    return MultiModalDataset(
+        "mnist_test", [_f32(images.reshape(len(images), -1)) / np.float32(255)], _labels(labels, 0), ["mnist"],
+        [str(d) for d in range(10)],
+        description=(
+            "The MNIST test set (LeCun et al., 1998), 'MNIST-test' in the deep-clustering tables: 10000 digits, "
+            "28 x 28 pixels scaled from 0..255 to [0, 1], row by row (x.reshape(28, 28) is the upright image)."
+        ),
+        citation="lecun1998mnist",
+    )
+
+
 def _load_caltech2v(get: Callable, get_many: Callable, text_features: str | None, texts: bool) -> MultiModalDataset:
     view1 = _loadmat(get("caltech2v/view1.mat"))["fea"]
     view2 = _loadmat(get("caltech2v/view2.mat"))["fea"]
@@ -628,6 +682,8 @@ _LOADERS: dict[str, Callable[..., MultiModalDataset]] = {
     "mnist_usps": _load_mnist_usps,
     "caltech2v": _load_caltech2v,
     "mfeat": _load_mfeat,
+    "usps": _load_usps,
+    "mnist_test": _load_mnist_test,
 }
 _TEXT_FEATURES = {"wikipedia": ("lda", "minilm"), "pascal_sentences": ("minilm",)}
 
@@ -652,7 +708,8 @@ def load(
     name : str
         One of :func:`available`: ``wikipedia`` (image SIFT-BoVW 128 + text 10), ``pascal_sentences``
         (caption embedding 384 only), ``bdgp`` (image 1750 + keywords 79), ``cub10`` (image 1024 +
-        text 300), ``mnist_usps`` (784 + 784), ``caltech2v`` (40 + 254), ``mfeat`` (6 views).
+        text 300), ``mnist_usps`` (784 + 784), ``caltech2v`` (40 + 254), ``mfeat`` (6 views), and two single-view
+        digit sets for the DEC/IDEC chapter: ``usps`` (9298 x 256) and ``mnist_test`` (10000 x 784).
     data_home : str or path, optional
         Data directory; default ``$MMC_TEACH_DATA``, else the user cache (:func:`get_data_home`).
     download : bool, default True

@@ -29,6 +29,8 @@ from .training import train_epochs
 __all__ = [
     "MLPAutoencoder",
     "mlp",
+    "initialize_weights",
+    "make_optimizer",
     "pretrain_autoencoder",
     "pretrained_autoencoder",
     "cache_dir",
@@ -74,6 +76,36 @@ def mlp(
             raise ValueError(f"final_activation={final_activation!r} is not one of {sorted(_ACTIVATIONS)}.")
         layers.append(_ACTIVATIONS[final_activation]())
     return nn.Sequential(*layers)
+
+
+#: Weight initialisations of :func:`initialize_weights`; the names say whose default each one is.
+INITIALIZATIONS = ("torch", "variance_scaling", "glorot")
+
+
+def initialize_weights(module: nn.Module, scheme: str = "torch") -> nn.Module:
+    """Re-initialise every ``Linear`` layer of ``module`` in place; returns ``module``.
+
+    - ``"torch"``: leave PyTorch's default, weights and biases U(-b, b) with b = 1/sqrt(fan_in).
+    - ``"variance_scaling"``: DEC's reference code on MNIST (Keras ``VarianceScaling(1/3, "fan_in",
+      "uniform")``): weights U(-b, b) with the same b = 1/sqrt(fan_in), biases zero. It differs
+      from ``"torch"`` only in the biases.
+    - ``"glorot"``: Keras's default, used by DEC's reference code on USPS: weights
+      U(-b, b) with b = sqrt(6 / (fan_in + fan_out)), biases zero.
+    """
+    if scheme not in INITIALIZATIONS:
+        raise ValueError(f"init={scheme!r} is not one of {INITIALIZATIONS}.")
+    if scheme == "torch":
+        return module
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            with torch.no_grad():
+                if scheme == "glorot":
+                    nn.init.xavier_uniform_(layer.weight)
+                else:
+                    bound = 1.0 / np.sqrt(layer.in_features)
+                    layer.weight.uniform_(-bound, bound)
+                layer.bias.zero_()
+    return module
 
 
 class MLPAutoencoder(nn.Module):
@@ -133,6 +165,19 @@ class MLPAutoencoder(nn.Module):
         return z, self.decode(z)
 
 
+def make_optimizer(name: str | torch.optim.Optimizer, parameters: Any, lr: float, momentum: float = 0.9) -> torch.optim.Optimizer:
+    """``"adam"`` -> Adam(lr), ``"sgd"`` -> SGD(lr, momentum); an optimiser instance is returned as is."""
+    if isinstance(name, torch.optim.Optimizer):
+        return name
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=lr)
+    if name == "sgd":
+        if not (isinstance(momentum, (int, float)) and 0.0 <= momentum < 1.0):
+            raise ValueError(f"momentum={momentum!r} must be a number in [0, 1).")
+        return torch.optim.SGD(parameters, lr=lr, momentum=momentum)
+    raise ValueError(f"optimizer={name!r} must be 'adam', 'sgd' or a torch.optim.Optimizer.")
+
+
 def pretrain_autoencoder(
     autoencoder: MLPAutoencoder,
     X: torch.Tensor,
@@ -141,6 +186,8 @@ def pretrain_autoencoder(
     batch_size: int = 256,
     lr: float = 1e-3,
     noise: float = 0.2,
+    optimizer: str | torch.optim.Optimizer = "adam",
+    momentum: float = 0.9,
     generator: torch.Generator | None = None,
     verbose: bool = False,
     desc: str = "pretrain",
@@ -148,8 +195,12 @@ def pretrain_autoencoder(
     """Train ``autoencoder`` to reconstruct ``X`` from a corrupted copy (denoising, MSE).
 
     Masking noise zeroes each input entry with probability ``noise`` (DEC's dropout 0.2), which
-    forces the code to capture structure rather than copy pixels. ``X`` must already be a float
-    tensor on the autoencoder's device. Returns the per-epoch history ``[{"epoch", "reconstruction"}]``.
+    forces the code to capture structure rather than copy pixels. ``optimizer`` is ``"adam"``
+    (learning rate ``lr``), ``"sgd"`` (``lr`` with ``momentum``: DEC's reference code uses
+    SGD(1, 0.9) on MNIST), or an optimiser over the autoencoder's parameters built by the caller,
+    so that several calls continue one run (a study that scores the embedding every few thousand
+    steps). ``X`` must already be a float tensor on the autoencoder's device. Returns the
+    per-epoch history ``[{"epoch", "reconstruction"}]``.
     """
     check_positive("epochs", epochs, integer=True, allow_zero=True)
     check_positive("batch_size", batch_size, integer=True)
@@ -157,7 +208,7 @@ def pretrain_autoencoder(
     if not 0.0 <= noise < 1.0:
         raise ValueError(f"noise={noise} must be in [0, 1).")
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    optimizer = torch.optim.Adam(autoencoder.parameters(), lr=lr)
+    optimizer = make_optimizer(optimizer, autoencoder.parameters(), lr, momentum)
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
         x = X[idx.to(X.device)]

@@ -1,4 +1,4 @@
-"""Tests for mmc_teach.datasets: the seven real datasets and the sha256-checked download path.
+"""Tests for mmc_teach.datasets: the nine real datasets and the sha256-checked download path.
 
 The real-data tests read ``$MMC_TEACH_DATA`` (CI points it at the shared data folder) and are
 skipped without it. The download tests run a tiny HTTP server on 127.0.0.1 and need no data.
@@ -33,6 +33,8 @@ EXPECTED = {
     "mnist_usps": (5000, {"mnist": 784, "usps": 784}, 10, 500),
     "caltech2v": (1400, {"wavelet": 40, "centrist": 254}, 7, 200),
     "mfeat": (2000, {"fac": 216, "fou": 76, "kar": 64, "mor": 6, "pix": 240, "zer": 47}, 10, 200),
+    "usps": (9298, {"usps": 256}, 10, None),
+    "mnist_test": (10000, {"mnist": 784}, 10, None),
 }
 
 
@@ -48,7 +50,7 @@ def files_under(folder: Path) -> list[Path]:
 # --------------------------------------------------------------------------- real data
 
 
-def test_available_lists_the_seven_datasets():
+def test_available_lists_the_nine_datasets():
     assert D.available() == list(EXPECTED)
 
 
@@ -105,6 +107,49 @@ def test_view_orientation_and_label_offsets_match_the_files():
     ds = D.load("mfeat", download=False)
     np.testing.assert_array_equal(ds.views[0], mfeat["X"][0, 0])  # first cell: 216 profile correlations
     assert "fac = profile correlations (216)" in ds.description
+
+
+def _vertical_over_horizontal_spread(images: np.ndarray) -> float:
+    """How much more the ink of the mean image spreads down the rows than across the columns."""
+    mean_image = images.mean(axis=0)
+    coord = np.arange(mean_image.shape[0])
+
+    def spread(profile):
+        mean = (coord * profile).sum() / profile.sum()
+        return np.sqrt((((coord - mean) ** 2) * profile).sum() / profile.sum())
+
+    return spread(mean_image.sum(axis=1)) / spread(mean_image.sum(axis=0))
+
+
+@needs_data
+def test_usps_is_all_9298_digits_train_then_test_upright():
+    import h5py
+
+    ds = D.load("usps", download=False)
+    with h5py.File(Path(DATA, "usps", "usps.h5"), "r") as fh:
+        train, test = fh["train"], fh["test"]
+        np.testing.assert_array_equal(ds.views[0][:7291], train["data"][:])
+        np.testing.assert_array_equal(ds.views[0][7291:], test["data"][:])
+        np.testing.assert_array_equal(ds.labels, np.concatenate([train["target"][:], test["target"][:]]))
+    # the class counts of the original split (Hull 1994): 1553 zeros ... 821 nines
+    assert np.bincount(ds.labels).tolist() == [1553, 1269, 929, 824, 852, 716, 834, 792, 708, 821]
+    assert ds.views[0].min() == 0.0 and ds.views[0].max() == 1.0
+    ones = ds.views[0][ds.labels == 1].reshape(-1, 16, 16)
+    assert _vertical_over_horizontal_spread(ones) > 1.1  # a "1" is a vertical stroke
+
+
+@needs_data
+def test_mnist_test_is_the_idx_files_scaled_to_unit_range():
+    import gzip
+
+    ds = D.load("mnist_test", download=False)
+    raw = gzip.decompress(Path(DATA, "mnist_test", "t10k-images-idx3-ubyte.gz").read_bytes())
+    first = np.frombuffer(raw, dtype=np.uint8, count=784, offset=16)  # 16-byte header, then pixels
+    np.testing.assert_array_equal(ds.views[0][0], first.astype(np.float32) / 255)
+    assert ds.labels[:5].tolist() == [7, 2, 1, 0, 4]  # the well-known first test labels
+    assert np.bincount(ds.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    ones = ds.views[0][ds.labels == 1].reshape(-1, 28, 28)
+    assert _vertical_over_horizontal_spread(ones) > 1.1
 
 
 @needs_data
@@ -188,7 +233,7 @@ def test_get_data_home_order(monkeypatch, tmp_path):
 
 
 def test_registry_has_every_file_with_a_sha256():
-    assert len(D.REGISTRY) == 2928
+    assert len(D.REGISTRY) == 2931
     assert sum(p.startswith("wikipedia/texts/") for p in D.REGISTRY) == 2866
     for relpath, (digest, url) in D.REGISTRY.items():
         assert len(digest) == 64 and int(digest, 16) >= 0

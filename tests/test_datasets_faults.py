@@ -61,6 +61,20 @@ def test_dataset_edited_in_place_is_rejected(tmp_path):
         D.load("caltech2v", data_home=tmp_path, download=False)
 
 
+@needs_data
+@pytest.mark.parametrize("relpath", ["usps/usps.h5", "mnist_test/t10k-images-idx3-ubyte.gz"])
+def test_digit_file_truncated_or_edited_is_rejected(tmp_path, relpath):
+    name = relpath.split("/")[0]
+    shutil.copytree(Path(DATA, name), tmp_path / name)
+    target = tmp_path / relpath
+    _edit_in_place(target)
+    with pytest.raises(D.DataIntegrityError, match=f"'{relpath}'"):
+        D.load(name, data_home=tmp_path, download=False)
+    target.write_bytes(target.read_bytes()[:1000])  # a truncated copy
+    with pytest.raises(D.DataIntegrityError, match=f"'{relpath}'"):
+        D.load(name, data_home=tmp_path, download=False)
+
+
 def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob(".toy.bin.*.part"))
 

@@ -122,6 +122,60 @@ def test_sgd_clustering_phase(cls):
     assert [h["loss"] for h in sgd.history_] != [h["loss"] for h in adam.history_]  # the option is used
 
 
+@pytest.mark.parametrize("cls", [DEC, IDEC])
+def test_paper_recipe_is_one_line_and_its_options_are_used(cls):
+    X, y = blobs()
+    recipe = {**cls.PAPER_RECIPE, "hidden_dims": (16, 2), "pretrain_epochs": 3, "epochs": 3, "batch_size": 32}
+    est = cls(3, **recipe, random_state=0, device="cpu").fit(X, y)
+    assert est.get_params()["init"] == "glorot" and est.get_params()["optimizer"] == "sgd"
+    assert est.history_[-1]["iteration"] > 0 and len(est.pretrain_history_) == 3
+    with pytest.raises(TypeError):
+        cls.PAPER_RECIPE["lr"] = 1.0  # read-only: a typo in a notebook cannot change the recipe
+
+
+def test_init_and_pretrain_optimizer_change_the_fit():
+    X, _ = blobs()
+    base = small().fit(X)
+    for kwargs in ({"init": "glorot"}, {"init": "variance_scaling"}, {"pretrain_optimizer": "sgd", "pretrain_lr": 0.01}):
+        other = small(**kwargs).fit(X)
+        assert other.pretrain_history_ != base.pretrain_history_, kwargs
+
+
+def test_initialize_weights_bounds_and_biases():
+    from mmc_teach.nn import initialize_weights
+
+    torch.manual_seed(0)
+    ae = MLPAutoencoder(400, [100, 2])
+    first = ae.encoder[0]
+    torch_weights = first.weight.detach().clone()
+    assert initialize_weights(ae, "torch") is ae and torch.equal(first.weight, torch_weights)
+    initialize_weights(ae, "variance_scaling")  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), zero biases
+    assert first.weight.abs().max() <= 1 / math.sqrt(400) and first.weight.abs().max() > 0.9 / math.sqrt(400)
+    assert all(m.bias.abs().sum() == 0 for m in ae.modules() if isinstance(m, torch.nn.Linear))
+    initialize_weights(ae, "glorot")  # U(-b, b), b = sqrt(6 / (fan_in + fan_out))
+    bound = math.sqrt(6 / (400 + 100))
+    assert first.weight.abs().max() <= bound and first.weight.abs().max() > 0.9 * bound
+    with pytest.raises(ValueError, match="init='he'"):
+        initialize_weights(ae, "he")
+
+
+def test_pretraining_in_pieces_with_one_optimizer_equals_one_run():
+    from mmc_teach.nn import make_optimizer, pretrain_autoencoder
+
+    X = torch.as_tensor(blobs()[0])
+    runs = []
+    for pieces in ((4,), (1, 3)):
+        torch.manual_seed(0)
+        ae = MLPAutoencoder(6, [8, 2])
+        optimizer, generator = make_optimizer("sgd", ae.parameters(), 0.05), torch.Generator().manual_seed(1)
+        for epochs in pieces:
+            pretrain_autoencoder(ae, X, epochs=epochs, batch_size=32, noise=0.2, optimizer=optimizer, generator=generator)
+        runs.append([p.detach() for p in ae.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    with pytest.raises(ValueError, match="optimizer='rmsprop'"):
+        make_optimizer("rmsprop", ae.parameters(), 0.1)
+
+
 def test_y_only_monitors():
     X, y = blobs()
     with_y, without_y = small().fit(X, y), small().fit(X)
@@ -201,6 +255,8 @@ def test_clone_and_params():
         (None, {"alpha": 0}, "alpha"),
         (None, {"hidden_dims": ()}, "hidden_dims"),
         (None, {"optimizer": "rmsprop"}, "optimizer"),
+        (None, {"pretrain_optimizer": "lbfgs"}, "pretrain_optimizer"),
+        (None, {"init": "he"}, "init"),
         (None, {"momentum": 1.0}, "momentum"),
         (None, {"autoencoder": MLPAutoencoder(5, [4, 2])}, "input_dim"),
     ],
