@@ -387,6 +387,10 @@ class IDEC(DEC):
 
     _method = "IDEC"
 
+    #: IDEC's reference code (Guo, XifengGuo/IDEC ``IDEC.py``) on USPS: DEC's recipe, but the
+    #: clustering phase runs SGD with lr 0.1 and momentum 0.99 (gamma 0.1, target every 30 steps).
+    PAPER_RECIPE = MappingProxyType({**DEC.PAPER_RECIPE, "lr": 0.1, "momentum": 0.99})
+
     def __init__(
         self,
         n_clusters: int = 10,
