@@ -23,6 +23,7 @@ assignment r_i). A partly-NaN row, and a sample with neither view, are rejected.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -308,6 +309,10 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
         n = len(X_image)
         if text_mask is None and observed is not None:
             mask = observed
+            if fitting and not mask.any():  # defined (JECL without text is DEC on the images), but rarely meant
+                warnings.warn("views[1] (text) has no observed row (every row is NaN): JECL clusters the images "
+                              "alone. Pass text_mask=np.zeros(n_samples, dtype=bool) to say this is intended.",
+                              UserWarning, stacklevel=3)
         elif text_mask is None:
             if fitting and not np.abs(X_text).any():
                 raise ValueError(

@@ -58,8 +58,8 @@ def missing_view_mask(views: list[Any], names: list[str] | None = None) -> np.nd
     """``present[i, v]`` is True when sample ``i`` has view ``v`` (its row is not all NaN).
 
     Raises what :func:`observed_rows` raises for each view (named ``names[v]`` in the message,
-    ``"view v"`` by default), and ``ValueError`` for views of different lengths and for a sample that
-    has no view at all.
+    ``"view v"`` by default), and ``ValueError`` for views of different lengths, for a view that no
+    sample has (every row NaN: nothing can be learnt of it) and for a sample that has no view at all.
     """
     if len(views) == 0:
         raise ValueError("missing_view_mask needs at least one view.")
@@ -67,6 +67,10 @@ def missing_view_mask(views: list[Any], names: list[str] | None = None) -> np.nd
     present = [observed_rows(V, name) for V, name in zip(views, names)]
     if len({len(p) for p in present}) != 1:
         raise ValueError(f"every view needs one row per sample; got rows {[len(p) for p in present]}.")
+    for observed, name in zip(present, names):
+        if len(observed) and not observed.any():
+            raise ValueError(f"{name} has no observed row (every row is NaN): no sample has this view, so "
+                             "nothing can be learnt from it; leave it out of the list of views.")
     present = np.column_stack(present)
     empty = np.flatnonzero(~present.any(axis=1))
     if len(empty):

@@ -339,7 +339,9 @@ def test_nan_text_rows_are_missing_captions():
     with pytest.raises(ValueError, match=r"text_mask says samples \[0, 4, 8, 12, 16\] ... have text"):
         JECL(3, **FAST).fit(nan_text, text_mask=np.ones(90, bool))
     # No caption at all, marked by NaN: the text never enters (as with text_mask all False).
-    none = JECL(3, random_state=0, **FAST).fit([views[0], np.full_like(views[1], np.nan)])
+    # Defined, but rarely meant: a warning says so (the explicit text_mask is the quiet way).
+    with pytest.warns(UserWarning, match=r"views\[1\] \(text\) has no observed row"):
+        none = JECL(3, random_state=0, **FAST).fit([views[0], np.full_like(views[1], np.nan)])
     assert all(h["kl_text"] == 0 for h in none.history_)
 
 

@@ -103,6 +103,21 @@ def test_missing_view_mask_errors():
         missing_view_mask([])
     b[1] = 1.0
     np.testing.assert_array_equal(missing_view_mask([a, b]), [[True, True], [False, True], [True, True], [True, True]])
+    with pytest.raises(ValueError, match=r"views\[1\] has no observed row \(every row is NaN\)"):
+        missing_view_mask([a, np.full((4, 3), np.nan)], ["views[0]", "views[1]"])
+
+
+@pytest.mark.parametrize("empty_view", [0, 1])
+def test_multi_view_estimators_name_a_view_that_no_sample_has(empty_view):
+    from mmc_teach import CMMC, DM2C
+
+    rng = np.random.RandomState(0)
+    views = [rng.rand(40, 6).astype(np.float32), rng.rand(40, 5).astype(np.float32)]
+    views[empty_view] = np.full_like(views[empty_view], np.nan)
+    with pytest.raises(ValueError, match=rf"views\[{empty_view}\] has no observed row"):
+        CMMC(3, random_state=0, device="cpu").fit(views)
+    with pytest.raises(ValueError, match=rf"X\[{empty_view}\] has no observed row"):
+        DM2C(3, random_state=0, device="cpu").fit(views, paired=True)
 
 
 def test_standardise_scales_by_the_observed_rows_and_keeps_missing_ones_missing():
