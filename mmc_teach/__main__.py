@@ -1,4 +1,4 @@
-"""Command line: ``python -m mmc_teach bench ...`` and ``python -m mmc_teach render ...``.
+"""Command line: ``python -m mmc_teach bench ...``, ``render ...`` and ``gpu-check``.
 
 Exit status: 0 when a report was written or rendered (``bench`` still lists its failed pairs); 1 when
 every pair failed or the report could not be written; 2 for arguments that leave nothing to run, an
@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", dest="fmt", choices=["markdown", "html"], default="markdown")
     render.add_argument("--out", default=None, help="write the table here instead of printing it")
     render.add_argument("--figure", default=None, help="also save a bar chart (PNG) here")
+
+    gpu = commands.add_parser("gpu-check", help="fit every estimator on the GPU and the CPU, compare, write results/gpu.json")
+    gpu.add_argument("--out", default="results/gpu.json", help="where to write the JSON report")
+    gpu.add_argument("--require", action="store_true", help="exit 1 when no GPU is found (default: say so and exit 0)")
+    gpu.add_argument("--data-home", default=None, help="data directory (default: $MMC_TEACH_DATA or the cache)")
     return parser
 
 
@@ -139,6 +144,10 @@ def _render(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 only when a usable report was written or rendered)."""
     args = build_parser().parse_args(argv)
+    if args.command == "gpu-check":
+        from .gpu_check import main as gpu_check
+
+        return gpu_check(args.out, require=args.require, data_home=args.data_home)
     return _bench(args) if args.command == "bench" else _render(args)
 
 
