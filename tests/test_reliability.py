@@ -221,3 +221,35 @@ def test_identical_points_give_no_nan_labels(row):
         return
     labels = _labels(est)
     assert labels.dtype.kind in "iu" and np.all(labels >= 0)
+
+
+# Where a careful user goes next: input types and shapes that are valid but unusual. Each ends in a
+# result (one label per sample, none negative) or a ValueError that says what is wrong.
+CAREFUL_INPUTS = {
+    "float16": lambda X: X.astype(np.float16),
+    "integers": lambda X: np.rint(X).astype(np.int64),
+    "a constant column": lambda X: np.hstack([X, np.ones((len(X), 1), X.dtype)]),
+    "two distinct points only": lambda X: np.repeat(X[:2], len(X) // 2, axis=0),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")
+@pytest.mark.parametrize("case", list(CAREFUL_INPUTS))
+@pytest.mark.parametrize("row", ESTIMATORS, ids=IDS)
+def test_unusual_but_valid_input_ends_in_labels_or_a_clear_error(row, case):
+    data = with_first_array(row.kind, CAREFUL_INPUTS[case])
+    try:
+        est = fit(row.make(3), data)
+    except ValueError as err:
+        assert len(str(err)) > 20, err  # a message that says something
+        return
+    labels = _labels(est)
+    n = sum(len(X) for X in data) if row.kind == "mixed" else len(data if row.kind == "single" else data[0])
+    assert labels.shape == (n,) and labels.dtype.kind in "iu" and labels.min() >= 0
+
+
+@pytest.mark.parametrize("row", ESTIMATORS, ids=IDS)
+def test_n_clusters_as_a_numpy_integer_equals_a_python_integer(row):
+    a = _labels(fit(row.make(np.int64(3)), good_input(row.kind)))
+    b = _labels(fit(row.make(3), good_input(row.kind)))
+    np.testing.assert_array_equal(a, b)
