@@ -132,3 +132,17 @@ def test_a_running_download_is_not_cleaned_up(server, monkeypatch, tmp_path):
         release.set()
         worker.join(timeout=30)
     assert results and results[0].read_bytes() == PAYLOAD and files_under(tmp_path) == results
+
+
+def test_read_only_data_folder_with_a_missing_file_names_the_folder(monkeypatch, tmp_path):
+    """A read-only disk (simulated: the tests may run as root, whom chmod does not stop)."""
+    register(monkeypatch, "toy/toy.bin", PAYLOAD, "http://127.0.0.1:9/toy.bin")
+    (tmp_path / "toy").mkdir()
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(D.tempfile, "mkdtemp", read_only)
+    with pytest.raises(D.DataNotFoundError, match=r"'toy/toy.bin' was not found .* cannot write to .*Read-only file system"):
+        D.fetch("toy/toy.bin", data_home=tmp_path, download=True)
+    assert files_under(tmp_path) == []  # nothing half-written
