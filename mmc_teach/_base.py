@@ -73,6 +73,16 @@ def check_array(
         raise ValueError(f"{name} is None; expected a 2-D array of shape (n_samples, n_features).")
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array, got a string.")
+    views = getattr(X, "views", None) if not isinstance(X, (np.ndarray, torch.Tensor)) else None
+    if views is None and isinstance(X, (list, tuple)) and len(X) > 1 and all(getattr(v, "ndim", 0) == 2 for v in X):
+        views = X  # a list of 2-D arrays: the views of a multi-view data set
+    if views is not None:
+        shapes = ", ".join(str(tuple(v.shape)) for v in views)
+        raise ValueError(
+            f"{name} holds {len(views)} views (shapes {shapes}), but this estimator clusters one array. Pass one "
+            "view (data.views[0]), or the views side by side (np.hstack(views), after scaling each), or use a "
+            "multi-view estimator (JECL, DM2C, CMMC)."
+        )
     from scipy import sparse
 
     if sparse.issparse(X) or (isinstance(X, torch.Tensor) and X.layout != torch.strided):
@@ -132,6 +142,13 @@ def check_array(
     return arr
 
 
+def as_views(data: Any) -> Any:
+    """``data.views`` for a :class:`mmc_teach.datasets.MultiModalDataset` (the multi-view estimators
+    take one where they take a list of views); anything else unchanged."""
+    views = getattr(data, "views", None)
+    return list(views) if isinstance(views, list) and not isinstance(data, (np.ndarray, torch.Tensor)) else data
+
+
 def check_views(
     views: Any,
     name: str = "views",
@@ -144,8 +161,10 @@ def check_views(
     """Validate a list of views (one 2-D array per modality, samples in rows).
 
     ``paired=True`` requires every view to have the same number of rows (row i of every view
-    describes the same object). Messages name the offending view by index.
+    describes the same object). A :class:`mmc_teach.datasets.MultiModalDataset` stands for its
+    ``views``. Messages name the offending view by index.
     """
+    views = as_views(views)
     if isinstance(views, (np.ndarray, torch.Tensor)) or not isinstance(views, Sequence):
         raise TypeError(
             f"{name} must be a list of 2-D arrays, one per modality (e.g. [X_image, X_text]); "

@@ -253,3 +253,18 @@ def test_n_clusters_as_a_numpy_integer_equals_a_python_integer(row):
     a = _labels(fit(row.make(np.int64(3)), good_input(row.kind)))
     b = _labels(fit(row.make(3), good_input(row.kind)))
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("row", ESTIMATORS, ids=IDS)
+def test_a_multimodal_dataset_is_taken_as_its_views_or_refused_in_one_sentence(row):
+    from mmc_teach.datasets import MultiModalDataset
+
+    X_a, X_b = good_input("paired")
+    data = MultiModalDataset("toy", [X_a, X_b], np.arange(60) % 3, ["a", "b"], ["0", "1", "2"])
+    if row.kind == "single":  # one array: a list of views or a data set is named as what it is
+        for given in (data, [X_a, X_b]):
+            with pytest.raises(ValueError, match=r"holds 2 views \(shapes \(60, 5\), \(60, 4\)\), but this estimator "
+                                                 r"clusters one array"):
+                fit(row.make(3), given)
+        return
+    np.testing.assert_array_equal(_labels(fit(row.make(3), data)), _labels(fit(row.make(3), [X_a, X_b])))
