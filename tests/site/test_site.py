@@ -14,6 +14,7 @@ must not depend on the network; MathJax is served by the site itself). For every
 - equations rendered by MathJax where the page has math: every ``.math`` element holds an ``mjx-container``,
   none is a TeX error (``mjx-merror``), and no raw ``$$`` is left in the text outside code;
 - every image loaded (``naturalWidth > 0``);
+- Markdown tables that cells display (``display(Markdown(...))``) are rendered as tables, not as text;
 - every link to another page of the site points to a file that exists;
 - exercise solutions start hidden, and their toggle button shows them;
 - on notebook pages, the Binder and Colab launch buttons link to this very notebook, and the Colab install
@@ -145,6 +146,9 @@ _RAW_DOLLARS = """() => {
   const at = text.indexOf('$$');
   return at < 0 ? null : text.slice(Math.max(0, at - 60), at + 60).replace(/\\s+/g, ' ');
 }"""
+# A Markdown table that a cell displayed but the site did not parse: a paragraph holding a "|---|" rule.
+_RAW_TABLES = """() => [...document.querySelectorAll('.cell_output p')]
+  .map(p => p.innerText).filter(t => /\\|\\s*:?-{3,}/.test(t)).map(t => t.slice(0, 80))"""
 _IMAGES = """() => [...document.images].map(img => ({src: img.currentSrc || img.src, ok: img.complete && img.naturalWidth > 0}))"""
 _LINKS = """() => [...document.querySelectorAll('a[href]')].map(a => a.href)"""
 
@@ -211,6 +215,10 @@ def test_page(page_path, base_url, browser_context):
         raw = page.evaluate(_RAW_DOLLARS)
         if raw is not None:
             problems.append(f"raw '$$' left in the text (math not parsed): ...{raw}...")
+
+        # Tables that cells display as Markdown are rendered as tables.
+        for text in page.evaluate(_RAW_TABLES):
+            problems.append(f"a Markdown table shown as text, not rendered as a table: {text!r}")
 
         # Images (scroll first so that lazily loaded images start loading).
         page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
