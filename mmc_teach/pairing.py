@@ -141,6 +141,43 @@ class MixedModalSplit:
     n_clusters: int
 
 
+def disjoint_views_split(dataset: Any, random_state: int = 0) -> MixedModalSplit:
+    """The fully unpaired ("100 % missing") protocol of SMILE (Zeng et al., TPAMI 2023) and CPMN
+    ("Learning from disjoint views", 2025), the setting of CPMN's Table 1 (DM2C 0.351 ACC on MNIST-USPS).
+
+    Every one of the n pairs keeps exactly one of its two views, chosen by a fair coin per pair (not an
+    exact half, not stratified by class); all n kept views are clustered together into
+    ``n_clusters`` clusters, and ACC is computed over those n samples. The result is in ``train_*``;
+    ``test_*`` is empty, as the protocol holds nothing out.
+
+    Where it differs from :func:`mixed_modal_split` (DM2C's own protocol): no stratified third is held
+    out, so the whole data set is clustered and scored. Where the papers' code differs from this split
+    (read in their repositories; ``docs/research/dm2c_fully_unpaired_protocol.md``):
+
+    - SMILE's MNIST-USPS is not the ``mnist_usps`` file: it draws 500 digits per class from MNIST's and
+      USPS's training sets (USPS resized to 28 x 28) and rescales each view to [-1, 1];
+    - CPMN's code uses this very file and z-scores each view on its kept rows, but draws its coins
+      without a seed; here ``random_state`` fixes them (SMILE seeds them too).
+    """
+    views, labels = getattr(dataset, "views", None), getattr(dataset, "labels", None)
+    if views is None or labels is None:
+        raise TypeError("dataset must have .views (a list of arrays) and .labels, like a MultiModalDataset.")
+    if len(views) != 2:
+        raise ValueError(f"dataset has {len(views)} views; a fully unpaired split needs exactly 2.")
+    labels = np.asarray(labels)
+    if any(len(V) != len(labels) for V in views):
+        raise ValueError(f"dataset views must be paired with the labels; got rows {[len(V) for V in views]} and {len(labels)} labels.")
+    first = np.random.RandomState(random_state).random_sample(len(labels)) < 0.5  # one fair coin per pair
+    kept = [np.flatnonzero(first), np.flatnonzero(~first)]
+    nothing = np.zeros(0, dtype=np.int64)
+    return MixedModalSplit(
+        [np.asarray(V)[k] for V, k in zip(views, kept)], [labels[k] for k in kept], kept,
+        [np.asarray(V)[:0] for V in views], [labels[:0], labels[:0]], [nothing, nothing],
+        view_names=list(getattr(dataset, "view_names", None) or ["view 0", "view 1"]),
+        n_clusters=int(len(np.unique(labels))),
+    )
+
+
 def mixed_modal_split(
     dataset: Any,
     test_size: float = 1 / 3,

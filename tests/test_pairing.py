@@ -205,3 +205,27 @@ def test_any_missing_rows_over_a_list_of_views():
     assert any_missing_rows([full, holed])
     assert not any_missing_rows(holed)  # one array is not a list of views
     assert not any_missing_rows("ab")
+
+
+def test_disjoint_views_split_keeps_one_view_of_every_pair_and_holds_nothing_out():
+    from mmc_teach.datasets import MultiModalDataset
+    from mmc_teach.pairing import disjoint_views_split
+
+    rng = np.random.RandomState(0)
+    n = 1000
+    data = MultiModalDataset("toy", [rng.rand(n, 3).astype(np.float32), rng.rand(n, 2).astype(np.float32)],
+                             np.arange(n) % 10, ["a", "b"], [str(c) for c in range(10)])
+    split = disjoint_views_split(data, random_state=4)
+    both = np.concatenate(split.train_pairs)
+    assert sorted(both.tolist()) == list(range(n))  # every pair exactly once, in one view only
+    for m in (0, 1):
+        np.testing.assert_array_equal(split.train_views[m], data.views[m][split.train_pairs[m]])
+        np.testing.assert_array_equal(split.train_labels[m], data.labels[split.train_pairs[m]])
+        assert len(split.test_views[m]) == len(split.test_labels[m]) == len(split.test_pairs[m]) == 0
+    assert 400 < len(split.train_pairs[0]) < 600  # a fair coin per pair, not an exact half
+    assert split.n_clusters == 10 and split.view_names == ["a", "b"]
+    again = disjoint_views_split(data, random_state=4)
+    np.testing.assert_array_equal(again.train_pairs[0], split.train_pairs[0])
+    assert not np.array_equal(disjoint_views_split(data, random_state=5).train_pairs[0], split.train_pairs[0])
+    with pytest.raises(ValueError, match="exactly 2"):
+        disjoint_views_split(MultiModalDataset("one", [data.views[0]], data.labels, ["a"], data.class_names))
