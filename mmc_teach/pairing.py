@@ -141,6 +141,19 @@ class MixedModalSplit:
     n_clusters: int
 
 
+def _two_paired_views(dataset: Any, what: str) -> tuple[list, np.ndarray]:
+    """The two paired views and the labels of ``dataset``, checked for ``what`` needs them."""
+    views, labels = getattr(dataset, "views", None), getattr(dataset, "labels", None)
+    if views is None or labels is None:
+        raise TypeError("dataset must have .views (a list of arrays) and .labels, like a MultiModalDataset.")
+    if len(views) != 2:
+        raise ValueError(f"dataset has {len(views)} views; {what} needs exactly 2.")
+    labels = np.asarray(labels)
+    if any(len(V) != len(labels) for V in views):
+        raise ValueError(f"dataset views must be paired with the labels; got rows {[len(V) for V in views]} and {len(labels)} labels.")
+    return list(views), labels
+
+
 def disjoint_views_split(dataset: Any, random_state: int = 0) -> MixedModalSplit:
     """The fully unpaired ("100 % missing") protocol of SMILE (Zeng et al., TPAMI 2023) and CPMN
     ("Learning from disjoint views", 2025), the setting of CPMN's Table 1 (DM2C 0.351 ACC on MNIST-USPS).
@@ -159,14 +172,7 @@ def disjoint_views_split(dataset: Any, random_state: int = 0) -> MixedModalSplit
     - CPMN's code uses this very file and z-scores each view on its kept rows, but draws its coins
       without a seed; here ``random_state`` fixes them (SMILE seeds them too).
     """
-    views, labels = getattr(dataset, "views", None), getattr(dataset, "labels", None)
-    if views is None or labels is None:
-        raise TypeError("dataset must have .views (a list of arrays) and .labels, like a MultiModalDataset.")
-    if len(views) != 2:
-        raise ValueError(f"dataset has {len(views)} views; a fully unpaired split needs exactly 2.")
-    labels = np.asarray(labels)
-    if any(len(V) != len(labels) for V in views):
-        raise ValueError(f"dataset views must be paired with the labels; got rows {[len(V) for V in views]} and {len(labels)} labels.")
+    views, labels = _two_paired_views(dataset, "a fully unpaired split")
     first = np.random.RandomState(random_state).random_sample(len(labels)) < 0.5  # one fair coin per pair
     kept = [np.flatnonzero(first), np.flatnonzero(~first)]
     nothing = np.zeros(0, dtype=np.int64)
@@ -207,15 +213,7 @@ def mixed_modal_split(
     """
     from sklearn.model_selection import train_test_split
 
-    views = getattr(dataset, "views", None)
-    labels = getattr(dataset, "labels", None)
-    if views is None or labels is None:
-        raise TypeError("dataset must have .views (a list of arrays) and .labels, like a MultiModalDataset.")
-    if len(views) != 2:
-        raise ValueError(f"dataset has {len(views)} views; a mixed-modal split needs exactly 2.")
-    labels = np.asarray(labels)
-    if any(len(V) != len(labels) for V in views):
-        raise ValueError(f"dataset views must be paired with the labels; got rows {[len(V) for V in views]} and {len(labels)} labels.")
+    views, labels = _two_paired_views(dataset, "a mixed-modal split")
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size={test_size!r} must be a number in (0, 1).")
     if isinstance(keep_first_prob, bool) or not isinstance(keep_first_prob, numbers.Real) or not 0.0 <= keep_first_prob <= 1.0:
