@@ -268,3 +268,19 @@ def test_a_multimodal_dataset_is_taken_as_its_views_or_refused_in_one_sentence(r
                 fit(row.make(3), given)
         return
     np.testing.assert_array_equal(_labels(fit(row.make(3), data)), _labels(fit(row.make(3), [X_a, X_b])))
+
+
+@pytest.mark.parametrize("row", ESTIMATORS, ids=IDS)
+def test_a_fitted_model_saved_and_loaded_predicts_the_same(row, tmp_path):
+    """pickle (what joblib.dump and torch.save use) keeps the fitted networks and the settings."""
+    import pickle
+
+    data = good_input(row.kind)
+    est = fit(row.make(3), data)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(est))
+    loaded = pickle.loads(path.read_bytes())
+    np.testing.assert_array_equal(_labels(loaded), _labels(est))
+    predicted, again = est.predict(data), loaded.predict(data)
+    for a, b in zip(predicted if isinstance(predicted, list) else [predicted], again if isinstance(again, list) else [again]):
+        np.testing.assert_array_equal(a, b)
