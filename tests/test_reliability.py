@@ -284,3 +284,22 @@ def test_a_fitted_model_saved_and_loaded_predicts_the_same(row, tmp_path):
     predicted, again = est.predict(data), loaded.predict(data)
     for a, b in zip(predicted if isinstance(predicted, list) else [predicted], again if isinstance(again, list) else [again]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_two_processes_filling_the_same_autoencoder_cache_at_once(tmp_path):
+    """Both get the same weights, one cache file is left, and no temporary file."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, torch\n"
+        "from mmc_teach.nn import pretrained_autoencoder\n"
+        "X = np.random.RandomState(0).rand(300, 20).astype('float32')\n"
+        "ae = pretrained_autoencoder(X, (16, 4), epochs=30, random_state=0, device='cpu')\n"
+        "print(float(sum(p.double().sum() for p in ae.parameters())))\n"
+    )
+    env = {**__import__("os").environ, "MMC_TEACH_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs) and outputs[0] == outputs[1]
+    assert [f.name.startswith("ae-") and f.suffix == ".pt" for f in tmp_path.iterdir()] == [True]
