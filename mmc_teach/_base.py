@@ -73,9 +73,9 @@ def check_array(
         raise ValueError(f"{name} is None; expected a 2-D array of shape (n_samples, n_features).")
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array, got a string.")
-    views = getattr(X, "views", None) if not isinstance(X, (np.ndarray, torch.Tensor)) else None
-    if views is None and isinstance(X, (list, tuple)) and len(X) > 1 and all(getattr(v, "ndim", 0) == 2 for v in X):
-        views = X  # a list of 2-D arrays: the views of a multi-view data set
+    views = as_views(X)  # a data set stands for its views
+    if views is X:  # otherwise only a list of 2-D arrays is the views of one
+        views = X if isinstance(X, (list, tuple)) and len(X) > 1 and all(getattr(v, "ndim", 0) == 2 for v in X) else None
     if views is not None:
         shapes = ", ".join(str(tuple(v.shape)) for v in views)
         raise ValueError(
@@ -146,7 +146,7 @@ def as_views(data: Any) -> Any:
     """``data.views`` for a :class:`mmc_teach.datasets.MultiModalDataset` (the multi-view estimators
     take one where they take a list of views); anything else unchanged."""
     views = getattr(data, "views", None)
-    return list(views) if isinstance(views, list) and not isinstance(data, (np.ndarray, torch.Tensor)) else data
+    return list(views) if isinstance(views, list) else data
 
 
 def check_views(

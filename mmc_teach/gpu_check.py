@@ -20,12 +20,10 @@ Without a GPU it says so and exits 0 (so CI can call it); ``--require`` makes th
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,8 +56,9 @@ def fitted_tensors_on(model: Any, device: torch.device) -> bool | None:
     return all(t.device.type == device.type for t in tensors) if tensors else None
 
 
-def _specs(data: Any) -> list[tuple[str, Callable[[str], Any], Any]]:
-    """(name, estimator for a device, what ``fit`` and ``predict`` take) for each estimator."""
+def _specs(data: Any) -> list[tuple[str, Callable[[str], Any], Any, np.ndarray]]:
+    """(name, estimator for a device, what ``fit`` and ``predict`` take, the true labels of what it
+    labels) for each estimator."""
     from sklearn.preprocessing import minmax_scale
 
     from .cmmc import CMMC
@@ -73,25 +72,18 @@ def _specs(data: Any) -> list[tuple[str, Callable[[str], Any], Any]]:
     k = data.n_clusters
     views = [standardise(v) for v in data.views]
     concatenated = np.hstack(views)
-    mixed = [standardise(v) for v in mixed_modal_split(data, random_state=0).train_views]
+    split = mixed_modal_split(data, random_state=0)  # DM2C labels the first modality's samples, then the second's
+    mixed = [standardise(v) for v in split.train_views]
     short = {"pretrain_epochs": 5, "epochs": 5, "random_state": 0}
     return [
-        ("KMeans", lambda d: KMeans(k, n_init=4, random_state=0, device=d), concatenated),
-        ("DEC", lambda d: DEC(k, **short, device=d), concatenated),
-        ("IDEC", lambda d: IDEC(k, **short, device=d), concatenated),
-        ("JECL", lambda d: JECL(k, **short, device=d), views),
-        ("DM2C", lambda d: DM2C(k, **short, device=d), mixed),
+        ("KMeans", lambda d: KMeans(k, n_init=4, random_state=0, device=d), concatenated, data.labels),
+        ("DEC", lambda d: DEC(k, **short, device=d), concatenated, data.labels),
+        ("IDEC", lambda d: IDEC(k, **short, device=d), concatenated, data.labels),
+        ("JECL", lambda d: JECL(k, **short, device=d), views, data.labels),
+        ("DM2C", lambda d: DM2C(k, **short, device=d), mixed, np.concatenate(split.train_labels)),
         ("CMMC", lambda d: CMMC(k, pretrain_epochs=5, contrastive_epochs=5, finetune_epochs=2, random_state=0, device=d),
-         [minmax_scale(v).astype(np.float32) for v in data.views]),
+         [minmax_scale(v).astype(np.float32) for v in data.views], data.labels),
     ]
-
-
-def _labels_for(name: str, data: Any) -> np.ndarray:
-    if name != "DM2C":
-        return data.labels
-    from .pairing import mixed_modal_split
-
-    return np.concatenate(mixed_modal_split(data, random_state=0).train_labels)
 
 
 def _fit(make: Callable[[str], Any], X: Any, device: torch.device) -> tuple[Any, float, int]:
@@ -121,10 +113,9 @@ def check_estimators(data: Any, device: str | torch.device = "cuda", names: list
 
     device = torch.device(device)
     records = []
-    for name, make, X in _specs(data):
+    for name, make, X, y in _specs(data):
         if names is not None and name not in names:
             continue
-        y = _labels_for(name, data)
         cpu_model, cpu_seconds, _ = _fit(make, X, torch.device("cpu"))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -210,9 +201,10 @@ def main(out: str = "results/gpu.json", require: bool = False, data_home: str | 
     if not torch.cuda.is_available():
         print("gpu-check: no CUDA GPU on this machine; nothing was checked (GPU support is tested on the CPU only).")
         return 1 if require else 0
+    from .bench import write_json
+
     report = run_gpu_check("cuda", data_home=data_home)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(report, indent=1) + "\n")
+    write_json(report, out)  # atomically: a check killed half-way leaves no half-written file
     print(render_gpu_table(report))
     print(f"wrote {out}")
     failed = [r["estimator"] for r in report["estimators"]
