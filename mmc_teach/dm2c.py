@@ -332,6 +332,7 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
+        check_n_clusters(self.n_clusters)  # its type first: _check_X compares it with each modality's size
         if self.critic not in ("wgan-clip", "wgan-gp"):
             raise ValueError(f"critic={self.critic!r} must be 'wgan-clip' or 'wgan-gp'.")
         if self.unify not in ("a", "b"):
@@ -369,6 +370,11 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
         for i, V in enumerate(views):
             if fitting and len(V) < 2:
                 raise ValueError(f"X[{i}] has {len(V)} sample(s); each modality needs at least 2.")
+            if fitting and not paired and len(V) < self.n_clusters:
+                # The critics match each space's code distribution, k modes of it: a modality with
+                # fewer samples than clusters cannot show them, and its translation is left to chance.
+                raise ValueError(f"X[{i}] has {len(V)} samples, fewer than n_clusters={self.n_clusters}: "
+                                 "DM2C needs each modality to have at least one sample per cluster.")
             if not fitting:
                 check_feature_width(V, self.n_features_in_views_[i], f"X[{i}]", "DM2C")
         return views, present

@@ -249,12 +249,22 @@ def test_batch_remainder_of_one_sample():
         (lambda Xa, Xb: [Xa, Xb[:0]], "empty"),
         (lambda Xa, Xb: [Xa, np.where(np.arange(30)[:, None] == 3, np.nan, Xb)], "NaN"),
         (lambda Xa, Xb: [Xa, Xb, Xb], "at most 2"),
+        (lambda Xa, Xb: [Xa, np.full_like(Xb, np.nan)], "NaN"),
+        (lambda Xa, Xb: [Xa, Xb[:2]], r"X\[1\] has 2 samples, fewer than n_clusters=3"),
     ],
 )
 def test_bad_input(make, match):
     Xa, Xb = _mixed()
     with pytest.raises(ValueError, match=match):
-        DM2C(2, **FAST).fit(make(Xa, Xb))
+        DM2C(3 if "n_clusters" in match else 2, **FAST).fit(make(Xa, Xb))
+
+
+def test_all_nan_modality_with_pairs_is_named():
+    from mmc_teach.pairing import pairing_split
+
+    views = pairing_split(_paired(), 0.5, random_state=0).train_views
+    with pytest.raises(ValueError, match=r"X\[1\] has no observed row"):
+        DM2C(3, **FAST).fit([views[0], np.full_like(views[1], np.nan)], paired=True)
 
 
 @pytest.mark.parametrize("params, match", [({"unify": "c"}, "unify"), ({"critic": "gan"}, "critic"), ({"n_critic": 0}, "n_critic"),
