@@ -297,6 +297,36 @@ def test_toc_entries_exist_and_labels_unique():
     assert not clashes, "labels must be unique across the book:\n" + "\n".join(clashes)
 
 
+EQUATION_LABEL = re.compile(r"\$\$\s*\(([\w-]+)\)")
+EQUATION_REF = re.compile(r"\{eq\}`(?:[^`<]*<)?([\w-]+)>?`")
+
+
+def unreferenced_equation_labels(texts: dict[str, list[str]]) -> list[str]:
+    """Labels of displayed equations (``$$ ... $$ (label)``) that no ``{eq}`` role refers to, anywhere."""
+    labels = {m.group(1): name for name, parts in texts.items() for t in parts for m in EQUATION_LABEL.finditer(t)}
+    refs = {m.group(1) for parts in texts.values() for t in parts for m in EQUATION_REF.finditer(t)}
+    return [f"{label} ({name})" for label, name in labels.items() if label not in refs]
+
+
+def test_every_equation_label_is_referenced():
+    # A numbered equation that no sentence points to is either unused or cited by hand as "the formula
+    # above": refer to it with {eq}`label` where it is used, or drop the label.
+    texts = {}
+    for stem in STEMS:
+        for path in (BOOK / f"{stem}.ipynb", BOOK / f"{stem}.md"):
+            if path.exists():
+                cells = nbformat.read(path, as_version=4).cells if path.suffix == ".ipynb" else None
+                texts[path.name] = ([c.source for c in cells if c.cell_type == "markdown"] if cells is not None
+                                    else [path.read_text(encoding="utf-8")])
+    assert not unreferenced_equation_labels(texts), unreferenced_equation_labels(texts)
+
+
+def test_unreferenced_label_check_on_a_small_page():
+    texts = {"a.md": ["$$ x = 1 $$ (eq-x)\n\n$$ y = 2 $$ (eq-y)", "as Eq. {eq}`eq-x` says"],
+             "b.md": ["and {eq}`the same <eq-y>`"], "c.md": ["$$ z $$ (eq-z)"]}
+    assert unreferenced_equation_labels(texts) == ["eq-z (c.md)"]
+
+
 # --- the checker itself, on small notebooks made here -----------------------------------------------
 
 def _make(cells):
