@@ -325,8 +325,9 @@ def n_minibatches(n_samples: int, batch_size: int) -> int:
 def progress(iterable: Any, verbose: bool | int, desc: str = "", total: int | None = None) -> Any:
     """Wrap ``iterable`` in a tqdm bar when ``verbose`` is true, else return it unchanged.
 
-    Estimators default to ``verbose=False`` so notebooks compared by nbval print nothing;
-    ``MMC_TEACH_PROGRESS=0`` turns bars off everywhere (e.g. on CI).
+    The deep estimators default to ``verbose=True``: a fit of minutes should show that it runs.
+    ``MMC_TEACH_PROGRESS=0`` turns bars off everywhere: the test session sets it, so that notebooks
+    compared by nbval (and executed for committing, ``.ci/execute``) print none.
     """
     if not verbose or os.environ.get("MMC_TEACH_PROGRESS", "1") == "0":
         return iterable

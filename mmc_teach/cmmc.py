@@ -257,7 +257,9 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
     random_state : int, RandomState or None
         Seeds weights, batch order and k-means.
     verbose : bool
-        Progress bars.
+        Progress bars (tqdm, on stderr) over the epochs of each phase; on by default, since a fit can
+        take minutes. ``verbose=False`` or the environment variable ``MMC_TEACH_PROGRESS=0`` turns
+        them off (the test session does, so notebooks compared by nbval print none).
 
     Attributes
     ----------
@@ -297,7 +299,7 @@ class CMMC(TransformerMixin, ClusterMixin, BaseEstimator):
         n_init: int = 10,
         device: str | None = None,
         random_state: int | np.random.RandomState | None = None,
-        verbose: bool = False,
+        verbose: bool = True,
     ) -> None:
         self.n_clusters = n_clusters
         self.high_dim = high_dim

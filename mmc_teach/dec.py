@@ -131,7 +131,9 @@ class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
     random_state : int, RandomState or None
         Seeds the network initialisation, the shuffling and k-means; the global RNGs are untouched.
     verbose : bool
-        Progress bars (tqdm) for both phases.
+        Progress bars (tqdm, on stderr) over the epochs of each phase; on by default, since a fit can
+        take minutes. ``verbose=False`` or the environment variable ``MMC_TEACH_PROGRESS=0`` turns
+        them off (the test session does, so notebooks compared by nbval print none).
     autoencoder : MLPAutoencoder or None
         A (pretrained) autoencoder to start from, e.g. to share one pretraining between DEC and
         IDEC. It is deep-copied, so the object you pass is never modified; ``pretrain_epochs``
@@ -201,7 +203,7 @@ class DEC(TransformerMixin, ClusterMixin, BaseEstimator):
         n_init: int = 20,
         device: str | None = None,
         random_state: Any = None,
-        verbose: bool = False,
+        verbose: bool = True,
         autoencoder: MLPAutoencoder | None = None,
     ) -> None:
         self.n_clusters = n_clusters
@@ -419,7 +421,7 @@ class IDEC(DEC):
         n_init: int = 20,
         device: str | None = None,
         random_state: Any = None,
-        verbose: bool = False,
+        verbose: bool = True,
         autoencoder: MLPAutoencoder | None = None,
         gamma: float = 0.1,
     ) -> None:

@@ -244,7 +244,9 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
     random_state : int, RandomState or None
         Seeds the networks, the batches and k-means; same seed, same result on the CPU.
     verbose : bool
-        Show progress bars.
+        Progress bars (tqdm, on stderr) over the epochs of each phase; on by default, since a fit can
+        take minutes. ``verbose=False`` or the environment variable ``MMC_TEACH_PROGRESS=0`` turns
+        them off (the test session does, so notebooks compared by nbval print none).
 
     Attributes
     ----------
@@ -304,7 +306,7 @@ class DM2C(TransformerMixin, ClusterMixin, BaseEstimator):
         n_init: int = 20,
         device: str | torch.device | None = None,
         random_state: int | np.random.RandomState | None = None,
-        verbose: bool = False,
+        verbose: bool = True,
     ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims

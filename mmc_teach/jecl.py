@@ -227,6 +227,9 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
     device : str or None
     random_state : int, RandomState or None
     verbose : bool
+        Progress bars (tqdm, on stderr) over the epochs of each phase; on by default, since a fit can
+        take minutes. ``verbose=False`` or the environment variable ``MMC_TEACH_PROGRESS=0`` turns
+        them off (the test session does, so notebooks compared by nbval print none).
     autoencoders : (MLPAutoencoder, MLPAutoencoder) or None
         Pretrained image and text autoencoders to start from (e.g. to share one pretraining
         between ablations). They are deep-copied, so the objects passed are never modified;
@@ -262,7 +265,7 @@ class JECL(TransformerMixin, ClusterMixin, BaseEstimator):
         n_init: int = 20,
         device: str | None = None,
         random_state: int | np.random.RandomState | None = None,
-        verbose: bool = False,
+        verbose: bool = True,
         autoencoders: Sequence[MLPAutoencoder] | None = None,
     ) -> None:
         self.n_clusters = n_clusters

@@ -124,3 +124,33 @@ def test_set_seed_repeats_global_draws():
     set_seed(3)
     b = np.random.rand(2), torch.rand(2)
     assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+# --- progress bars -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["DEC", "IDEC", "JECL", "DM2C", "CMMC"])
+def test_deep_estimators_show_progress_by_default(name):
+    # A fit of minutes should say that it runs; the fast KMeans stays quiet.
+    import mmc_teach
+
+    assert getattr(mmc_teach, name)(3).get_params()["verbose"] is True
+    assert mmc_teach.KMeans().get_params()["verbose"] is False
+
+
+def test_a_default_fit_draws_bars_unless_switched_off(monkeypatch, capsys):
+    from mmc_teach import DM2C
+
+    rng = np.random.RandomState(0)
+    views = [rng.randn(40, 6).astype(np.float32), rng.randn(30, 4).astype(np.float32)]
+    fast = dict(hidden_dims=(8, 4), pretrain_epochs=2, epochs=2, batch_size=16, n_init=1, generator_hidden=8,
+                critic_hidden=8, device="cpu", random_state=0)
+    monkeypatch.setenv("MMC_TEACH_PROGRESS", "1")
+    DM2C(2, **fast).fit(views)
+    drawn = capsys.readouterr()
+    assert "pretrain a" in drawn.err and "DM2C" in drawn.err and drawn.out == ""
+    DM2C(2, verbose=False, **fast).fit(views)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("MMC_TEACH_PROGRESS", "0")  # the test session's setting (conftest.py)
+    DM2C(2, **fast).fit(views)
+    assert capsys.readouterr().err == ""
