@@ -23,6 +23,7 @@ stopped early (the command line writes those checkpoints to ``<out>.partial.json
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -34,7 +35,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,20 @@ def _peak_memory_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+@contextlib.contextmanager
+def _estimator_bars_off() -> Iterator[None]:
+    """Silence the estimators' own progress bars (``MMC_TEACH_PROGRESS=0``) inside the block, then restore."""
+    before = os.environ.get("MMC_TEACH_PROGRESS")
+    os.environ["MMC_TEACH_PROGRESS"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["MMC_TEACH_PROGRESS"]
+        else:
+            os.environ["MMC_TEACH_PROGRESS"] = before
+
+
 def run_pair(method: str, data: Any, seed: int, device: str | None = None, schedule: str = "cpu") -> dict:
     """Run one method on one data set with one seed; return metrics, wall time and peak memory."""
     from .metrics import evaluate
@@ -205,7 +220,8 @@ def run_pair(method: str, data: Any, seed: int, device: str | None = None, sched
     runner, _ = METHODS[method]
     params = schedule_params(schedule, method, data.name)
     start = time.perf_counter()
-    y_true, y_pred = runner(data, seed, device, params)
+    with _estimator_bars_off():  # the benchmark draws one bar over its pairs; none per epoch beneath it
+        y_true, y_pred = runner(data, seed, device, params)
     wall = time.perf_counter() - start
     scores = evaluate(y_true, y_pred)
     return {"seed": seed, **{m: round(float(scores[m]), 6) for m in METRICS}, "wall_time_s": round(wall, 3),

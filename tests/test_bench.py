@@ -3,6 +3,7 @@
 import json
 import re
 
+import numpy as np
 import pytest
 
 from mmc_teach.__main__ import main
@@ -144,3 +145,18 @@ def test_figure_marks_the_mixed_modal_method(quick_report):
     hatched = {container.get_label(): {bar.get_hatch() for bar in container} for container in ax.containers
                if hasattr(container, "get_label") and container.get_label() in labels}
     assert hatched["dm2c (mixed-modal data)"] == {"//"} and hatched["cmmc"] == {None}
+
+
+def test_run_pair_silences_the_estimators_bars_and_restores_the_setting(monkeypatch, capsys):
+    import os
+
+    from mmc_teach import bench
+    from mmc_teach.datasets import MultiModalDataset
+
+    rng = np.random.RandomState(0)
+    data = MultiModalDataset(name="two", views=[rng.randn(60, 4).astype(np.float32), rng.randn(60, 3).astype(np.float32)],
+                             labels=np.repeat([0, 1], 30), view_names=["a", "b"], class_names=["0", "1"])
+    monkeypatch.setenv("MMC_TEACH_PROGRESS", "1")
+    bench.run_pair("dm2c", data, seed=0, device="cpu", schedule="quick")
+    assert capsys.readouterr().err == ""  # the benchmark's own bar is the only one
+    assert os.environ["MMC_TEACH_PROGRESS"] == "1"
