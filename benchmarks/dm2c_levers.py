@@ -90,14 +90,6 @@ def row(name: str, seed: int, lever: str, labels: np.ndarray, ys: list[np.ndarra
             "seconds": round(seconds, 1), **extra}
 
 
-def unified(model: DM2C, views: list[np.ndarray], space: str) -> np.ndarray:
-    """Eq. (dm2c-unify) into ``space`` from a fitted model (its own ``unify`` or the other one)."""
-    with torch.no_grad():
-        za, zb = (model.autoencoders_[m].encode(torch.from_numpy(V)) for m, V in zip("ab", views))
-        both = [za, model.generators_["ba"](zb)] if space == "a" else [model.generators_["ab"](za), zb]
-    return torch.cat(both).numpy()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(BASE), required=True)
@@ -125,11 +117,10 @@ def main() -> None:
                        if model.history_ and key in model.history_[0]}
             results = [row(name, seed, lever, model.labels_, ys, seconds, params=FIT_LEVERS[lever], history=history)]
             if lever == "base":
-                space = model.unify
-                codes = unified(model, views, space)
-                assert np.allclose(codes, model.transform(views), atol=1e-5)
-                other = "b" if space == "a" else "a"
-                for km_lever, X, n_init in (("unify-other", unified(model, views, other), 20),
+                codes = model.transform(views)
+                # ``unify`` only chooses the space after training: the same networks, the other space.
+                other = model.set_params(unify="b" if model.unify == "a" else "a").transform(views)
+                for km_lever, X, n_init in (("unify-other", other, 20),
                                             ("kmeans-standardised", StandardScaler().fit_transform(codes), 20),
                                             ("kmeans-n_init-1", codes, 1), ("kmeans-n_init-100", codes, 100)):
                     if km_lever not in args.levers:

@@ -23,7 +23,6 @@ stopped early (the command line writes those checkpoints to ``<out>.partial.json
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import os
@@ -35,7 +34,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +143,8 @@ def _run_single_view_deep(name: str) -> Callable:
         X = np.hstack([standardise(v) for v in data.views])
         ae = _shared_autoencoder(data, X, seed, device, params)
         params = {**params, "pretrain_epochs": 0}
-        model = estimator(data.n_clusters, random_state=seed, device=device, autoencoder=ae, **params)
+        # verbose=False in every runner: the benchmark draws one bar over its pairs, none per epoch beneath it.
+        model = estimator(data.n_clusters, random_state=seed, device=device, autoencoder=ae, verbose=False, **params)
         return data.labels, model.fit_predict(X)
 
     return run
@@ -161,7 +161,8 @@ def _run_paired(name: str) -> Callable:
         # CMMC takes every view min-max scaled to [0, 1], as MFLVC's code does (chapter "CMMC").
         scale = (lambda v: minmax_scale(v).astype(np.float32)) if name == "cmmc" else standardise
         views = [scale(v) for v in data.views]
-        return data.labels, estimator(data.n_clusters, random_state=seed, device=device, **params).fit_predict(views)
+        model = estimator(data.n_clusters, random_state=seed, device=device, verbose=False, **params)
+        return data.labels, model.fit_predict(views)
 
     return run
 
@@ -172,7 +173,7 @@ def _run_dm2c(data: Any, seed: int, device: str | None, params: dict) -> tuple[n
 
     split = mixed_modal_split(data, random_state=0)
     views = [standardise(X) for X in split.train_views]
-    model = DM2C(data.n_clusters, random_state=seed, device=device, **params).fit(views)
+    model = DM2C(data.n_clusters, random_state=seed, device=device, verbose=False, **params).fit(views)
     return np.concatenate(split.train_labels), model.labels_  # both: the first modality's samples, then the second's
 
 
@@ -199,20 +200,6 @@ def _peak_memory_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-@contextlib.contextmanager
-def _estimator_bars_off() -> Iterator[None]:
-    """Silence the estimators' own progress bars (``MMC_TEACH_PROGRESS=0``) inside the block, then restore."""
-    before = os.environ.get("MMC_TEACH_PROGRESS")
-    os.environ["MMC_TEACH_PROGRESS"] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["MMC_TEACH_PROGRESS"]
-        else:
-            os.environ["MMC_TEACH_PROGRESS"] = before
-
-
 def run_pair(method: str, data: Any, seed: int, device: str | None = None, schedule: str = "cpu") -> dict:
     """Run one method on one data set with one seed; return metrics, wall time and peak memory."""
     from .metrics import evaluate
@@ -220,8 +207,7 @@ def run_pair(method: str, data: Any, seed: int, device: str | None = None, sched
     runner, _ = METHODS[method]
     params = schedule_params(schedule, method, data.name)
     start = time.perf_counter()
-    with _estimator_bars_off():  # the benchmark draws one bar over its pairs; none per epoch beneath it
-        y_true, y_pred = runner(data, seed, device, params)
+    y_true, y_pred = runner(data, seed, device, params)
     wall = time.perf_counter() - start
     scores = evaluate(y_true, y_pred)
     return {"seed": seed, **{m: round(float(scores[m]), 6) for m in METRICS}, "wall_time_s": round(wall, 3),
